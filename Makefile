@@ -1,0 +1,40 @@
+# Two commands: `make demo` and `make test`. Each sets itself up on a fresh machine.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+DATA_DIR ?= data
+export WANDB_MODE ?= offline
+export DATA_DIR
+
+.PHONY: setup data data-fashion test test-slow demo bench clean
+
+# Reinstall only when pyproject.toml changes (the stamp records the last install).
+$(VENV)/.stamp-install: pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+setup: $(VENV)/.stamp-install
+
+data: setup
+	$(BIN)/python -m datamodules.prepare mnist --data-dir $(DATA_DIR)
+
+# Fashion-MNIST offline comes from Debian's dataset-fashion-mnist (see .ci/run).
+data-fashion: setup
+	$(BIN)/python -m datamodules.prepare fashion --data-dir $(DATA_DIR)
+
+test: setup data data-fashion
+	$(BIN)/python -m pytest -m "not slow" -q; rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc
+
+test-slow: setup data data-fashion
+	$(BIN)/python -m pytest -m slow -q; rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc
+
+demo: setup data
+	$(BIN)/python scripts/demo.py
+
+bench: setup data
+	$(BIN)/python bench/bench_samplers.py
+
+clean:
+	rm -rf runs outputs multirun wandb lightning_logs

@@ -1,0 +1,51 @@
+"""The paper's classifiers (appendix A, Table 7) as plain nn.Modules.
+
+Both take images in [0, 1] of shape (B, 1, 28, 28) and return logits; `features`
+returns the penultimate activations (used as the in-domain FID feature network).
+"""
+import torch
+from torch import nn
+
+
+class PaperCNN(nn.Module):
+    """Conv32-Conv64-Dropout-MaxPool-FC128-Dropout-FC (no ReLU after the 2nd conv, as in the original code)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 1, hidden: int = 128):
+        super().__init__()
+        c1, c2 = 32 * width, 64 * width
+        self.num_classes = num_classes
+        self.num_features = hidden
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3), nn.ReLU(),
+            nn.Conv2d(c1, c2, 3),
+            nn.Dropout(0.25), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(c2 * 12 * 12, hidden), nn.ReLU(), nn.Dropout(0.5),
+        )
+        self.head = nn.Linear(hidden, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class LeNet(nn.Module):
+    """LeNet as used for domain adaptation (ADDA): Conv20-Pool-Conv50-Pool-FC500-FC."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, hidden: int = 500):
+        super().__init__()
+        self.num_classes = num_classes
+        self.num_features = hidden
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, 20, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(50 * 4 * 4, hidden), nn.ReLU(),
+        )
+        self.head = nn.Linear(hidden, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
