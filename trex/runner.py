@@ -1,0 +1,212 @@
+"""One loop that drives any kernel: initialisation, warm-up (σ annealing + adaptation),
+sampling with thinning, checkpoint/resume, a progress bar, and the SampleSet at the end."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from trex.diagnostics import summarize
+from trex.results import SampleSet
+from trex.schedules import make_schedule
+
+
+def initial_positions(posterior, num_chains: int, generator: torch.Generator, init="prior_best",
+                      candidates: int = 16, batch: int = 1024) -> torch.Tensor:
+    """Starting latents. 'prior': prior draws. 'prior_best': the num_chains most probable of
+    num_chains × candidates prior draws, which starts chains near the level set u = u*."""
+    dist = posterior.distribution
+    if isinstance(init, torch.Tensor):
+        if init.shape != (num_chains, posterior.dim):
+            raise ValueError(f"init has shape {tuple(init.shape)}, expected ({num_chains}, {posterior.dim})")
+        return init.to(dist.device, dist.dtype)
+    if init == "prior":
+        return dist.sample_prior(num_chains, generator)
+    if init != "prior_best":
+        raise ValueError(f"init must be 'prior', 'prior_best' or a tensor, got {init!r}")
+    z = dist.sample_prior(num_chains * max(1, candidates), generator)
+    with torch.no_grad():
+        lp = torch.cat([posterior.logdensity(c) for c in z.split(batch)])
+    lp = torch.nan_to_num(lp, nan=-float("inf"))
+    return z[lp.topk(num_chains).indices]
+
+
+class _Recorder:
+    """Collects kept draws on the CPU; decodes images and class probabilities once per kept step."""
+
+    def __init__(self, store_images: bool):
+        self.store_images = store_images
+        self.rows = {k: [] for k in ("latents", "probs", "logdensity", "accepted", "divergent", "images")}
+
+    def add(self, posterior, position, logdensity, accepted, divergent):
+        with torch.no_grad():
+            x = posterior.distribution.decode(position)
+            p = posterior.probs(position, images=x)
+        self.rows["latents"].append(position.float().cpu())
+        self.rows["probs"].append(p.float().cpu())
+        self.rows["logdensity"].append(logdensity.float().cpu())
+        self.rows["accepted"].append(accepted.cpu())
+        self.rows["divergent"].append(divergent.cpu())
+        if self.store_images:
+            self.rows["images"].append((x.clamp(0, 1) * 255).round().to(torch.uint8).cpu())
+        return p
+
+    def __len__(self):
+        return len(self.rows["latents"])
+
+    def arrays(self) -> dict:
+        # stacked as (S, C, ...) then chains first: (C, S, ...)
+        return {k: torch.stack(v).transpose(0, 1).numpy() for k, v in self.rows.items() if v}
+
+
+def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_samples: int = 1000,
+           thin: int = 1, seed: int = 0, init="prior_best", init_candidates: int = 16,
+           sigma_schedule="geometric", store_images: bool = True, checkpoint: str | Path | None = None,
+           checkpoint_every: int = 100, progress: bool = True, tol: float = 0.1) -> SampleSet:
+    """Run `sampler` on `posterior` with `num_chains` chains; returns the kept draws as a SampleSet.
+
+    With `checkpoint` set, the run state is written there every `checkpoint_every` steps and a run
+    started again with the same arguments continues from it, losing nothing.
+    """
+    if num_chains < 1 or num_samples < 1 or num_warmup < 0 or thin < 1:
+        raise ValueError("need num_chains >= 1, num_samples >= 1, num_warmup >= 0, thin >= 1")
+    schedule = make_schedule(sigma_schedule)
+    device = posterior.distribution.device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    start = time.time()
+    meta = {"target": str(posterior.target), "classes": posterior.classes, "sigma": posterior.sigma,
+            "sampler": getattr(sampler, "name", type(sampler).__name__), "num_chains": num_chains,
+            "num_warmup": num_warmup, "num_samples": num_samples, "thin": thin, "seed": seed,
+            "init": init if isinstance(init, str) else "tensor", "sigma_schedule": repr(schedule), "tol": tol}
+
+    if hasattr(sampler, "run"):  # whole-run backends (Pyro NUTS, hamiltorch) own their loop
+        z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
+        posterior.sigma_factor = 1.0
+        res = sampler.run(posterior, z0, num_warmup=num_warmup, num_samples=num_samples * thin, seed=seed,
+                          progress=progress)
+        rec = _Recorder(store_images)
+        for s in range(0, res.positions.shape[1], thin):
+            acc = res.accept_prob[:, s] > 0.5 if res.accept_prob is not None else torch.ones(num_chains, dtype=bool)
+            rec.add(posterior, res.positions[:, s].to(device, posterior.distribution.dtype),
+                    res.logdensity[:, s], acc, res.divergent[:, s])
+        meta.update(grad_evals=int(res.num_grad_evals), batched_grad_evals=int(res.num_grad_evals),
+                    sampler_wall_time_s=res.wall_time)
+        step_size = res.step_size
+    else:
+        rec, step_size, counts = _run_kernel(posterior, sampler, schedule, num_chains, num_warmup, num_samples,
+                                             thin, gen, init, init_candidates, store_images, checkpoint,
+                                             checkpoint_every, progress, tol)
+        meta.update(counts)
+    arrays = rec.arrays()
+    arrays.setdefault("images", None)
+    meta["wall_time_s"] = round(time.time() - start, 3)
+    out = SampleSet(**arrays, step_size=torch.as_tensor(step_size).float().cpu().numpy(),
+                    ideal=posterior.target.ideal().numpy(), meta=meta)
+    meta["diagnostics"] = _diagnostics(out)
+    return out
+
+
+def _diagnostics(s: SampleSet) -> dict:
+    lat = summarize(s.latents)
+    cols = [k for k, v in enumerate(s.ideal) if v > 0] or list(range(s.probs.shape[-1]))
+    conf = summarize(s.probs[:, :, cols])
+    return {"rhat_max": float(np.max(lat["rhat"])), "ess_bulk_min": float(np.min(lat["ess_bulk"])),
+            "rhat": np.asarray(lat["rhat"]).tolist(), "ess_bulk": np.asarray(lat["ess_bulk"]).tolist(),
+            "confidence_ess_bulk_min": float(np.min(conf["ess_bulk"])),
+            "confidence_rhat_max": float(np.max(conf["rhat"])),
+            "accept_rate": float(s.accepted.mean()), "divergences": int(s.divergent.sum()),
+            "near_target_0.1": s.near_target(0.1), "near_target_0.05": s.near_target(0.05),
+            "near_target_tol": s.near_target(s.meta.get("tol", 0.1))}
+
+
+def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples, thin, gen, init,
+                init_candidates, store_images, checkpoint, checkpoint_every, progress, tol):
+    total = num_warmup + num_samples * thin
+    dist = posterior.distribution
+    signature = (str(posterior.target), num_chains, num_warmup, num_samples, thin, posterior.sigma)
+    ck = _load_checkpoint(checkpoint, signature)
+    if ck is not None:
+        t0, state, params, adapt, rec, counts = ck["t"], ck["state"], ck["params"], ck["adapt"], ck["rec"], ck["counts"]
+        gen.set_state(ck["rng"])
+        posterior.sigma_factor = ck["sigma_factor"]
+    else:
+        t0, counts, rec = 0, {"grad_evals": 0, "batched_grad_evals": 0, "steps": 0}, _Recorder(store_images)
+        posterior.sigma_factor = _factor(schedule, 0, num_warmup)
+        z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
+        state = kernel.init(z0, posterior)
+        params = kernel.init_params(num_chains, dist.dim, dist.device, dist.dtype)
+        adapt = kernel.adaptation(num_warmup)
+    anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
+    bar = tqdm(total=total, initial=t0, disable=not progress, desc="sampling", dynamic_ncols=True)
+    acc_ema, near = None, float("nan")
+    for t in range(t0, total):
+        warm = t < num_warmup
+        f = _factor(schedule, t, num_warmup) if warm else 1.0
+        if f != posterior.sigma_factor:  # the density changed: recompute the cached values
+            posterior.sigma_factor = f
+            state = kernel.init(state.position, posterior)
+            counts["batched_grad_evals"] += 1
+        if warm and t == anneal_end and t > 0 and hasattr(adapt, "restart"):
+            params = adapt.restart(params)  # the geometry changed during annealing: adapt afresh
+        if t == num_warmup:
+            params = adapt.final(params) if num_warmup > 0 else params
+        state, info = kernel.step(state, posterior, params, gen)
+        counts["batched_grad_evals"] += int(info.num_grad_evals)
+        counts["steps"] += 1
+        if warm:
+            params = adapt.update(params, state, info)
+        elif (t - num_warmup) % thin == 0:
+            p = rec.add(posterior, state.position, state.logdensity, info.accepted, info.divergent)
+            near = float((posterior.distance(p) <= tol).float().mean())
+        if warm and progress and t % 10 == 0:
+            with torch.no_grad():
+                near = float((posterior.distance(posterior.probs(state.position)) <= tol).float().mean())
+        a = float(info.accept_prob.float().mean())
+        acc_ema = a if acc_ema is None else 0.9 * acc_ema + 0.1 * a
+        bar.update(1)
+        if progress:
+            bar.set_postfix(phase="warmup" if warm else "sample", sigma=f"{posterior.sigma * posterior.sigma_factor:.3g}",
+                            acc=f"{acc_ema:.2f}", near=f"{near:.2f}", eps=f"{float(info.step_size.float().mean()):.3g}",
+                            refresh=False)
+        if checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < total:
+            _save_checkpoint(checkpoint, {"t": t + 1, "state": state, "params": params, "adapt": adapt, "rec": rec,
+                                          "counts": counts, "rng": gen.get_state(), "signature": signature,
+                                          "sigma_factor": posterior.sigma_factor})
+    bar.close()
+    posterior.sigma_factor = 1.0
+    counts["grad_evals"] = counts["batched_grad_evals"] * num_chains
+    step_size = params.step_size if hasattr(params, "step_size") else getattr(params, "scale", torch.zeros(num_chains))
+    if checkpoint and Path(checkpoint).exists():
+        os.remove(checkpoint)  # finished: the SampleSet is the record now
+    return rec, step_size, counts
+
+
+def _factor(schedule, t, num_warmup) -> float:
+    # Changing σ forces a fresh gradient; 20 levels keep that cost small.
+    n = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
+    if n <= 0 or t >= n:
+        return 1.0
+    q = max(1, n // 20)
+    return float(schedule.factor((t // q) * q, num_warmup))
+
+
+def _save_checkpoint(path, obj):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path, signature):
+    if not path or not Path(path).exists():
+        return None
+    ck = torch.load(path, weights_only=False)
+    if ck.get("signature") != signature:
+        raise ValueError(f"checkpoint {path} belongs to a different run {ck.get('signature')} "
+                         f"(this one is {signature}); delete it or choose another checkpoint path")
+    return ck

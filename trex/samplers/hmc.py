@@ -1,0 +1,238 @@
+"""Batched HMC: every chain advances together, one batched target call per leapfrog step.
+
+Per-chain step sizes and trajectory lengths are handled by masking: a step runs
+max_b n_b batched leapfrog steps and chains that are done (or hit a bad point) freeze.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from .base import DualAveraging, PooledVariance, State, evaluate
+
+
+def kinetic(momentum: Tensor, inv_mass: Tensor) -> Tensor:
+    return 0.5 * (momentum * momentum * inv_mass).sum(-1)
+
+
+def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
+             inv_mass: Optional[Tensor] = None, steps_per_chain: Optional[Tensor] = None):
+    """Velocity Verlet on H(q, p) = -log p(q) + p^T diag(inv_mass) p / 2, batched over chains.
+
+    position, momentum, grad: (B, D); step_size: (B,) or scalar; inv_mass: (D,) or (B, D).
+    steps_per_chain (B,) long: chain b stops after steps_per_chain[b] steps (the others go on
+    up to num_steps). A chain that reaches a point with non-finite log density or gradient
+    stops there, with logdensity -inf and grad 0, so callers reject it via isfinite.
+    Costs exactly num_steps batched calls of target.logdensity_and_grad.
+    Returns (position, momentum, logdensity, grad).
+    """
+    if num_steps < 1:
+        raise ValueError("num_steps must be >= 1")
+    eps = torch.as_tensor(step_size, dtype=position.dtype, device=position.device)
+    eps = eps[:, None] if eps.dim() == 1 else eps
+    if inv_mass is None:
+        inv_mass = torch.ones_like(position[0])
+    q, p, g, ld = position, momentum, grad, None
+    alive = torch.ones(position.shape[0], dtype=torch.bool, device=position.device)
+    for i in range(num_steps):
+        active = alive if steps_per_chain is None else alive & (steps_per_chain > i)
+        a = active[:, None]
+        p_half = p + 0.5 * eps * g
+        q = torch.where(a, q + eps * inv_mass * p_half, q)
+        ld_new, g_new = evaluate(target, q)
+        p = torch.where(a, p_half + 0.5 * eps * g_new, p)
+        g = torch.where(a, g_new, g)
+        # inactive chains were evaluated at their unchanged point, so ld_new is theirs too
+        ld = ld_new if ld is None else torch.where(active, ld_new, ld)
+        alive = alive & torch.isfinite(ld)
+    return q, p, ld, g
+
+
+class HMCParams(NamedTuple):
+    step_size: Tensor  # (B,) per-chain leapfrog step size
+    inv_mass: Tensor  # (D,) diagonal inverse mass, shared by all chains
+    trajectory_length: float  # T: chain b takes ceil(u T / eps_b) steps, u ~ U(0, 1]
+
+
+class HMCInfo(NamedTuple):
+    """Info (see base.Info) plus what the adaptation needs.
+
+    energy_error      (B,) H(end) - H(start); -inf when the start had log density -inf
+    proposal          (B, D) end of the trajectory (before the accept/reject)
+    velocity          (B, D) inv_mass * momentum at the end of the trajectory
+    integration_time  (B,) num_steps * step_size
+    """
+
+    accept_prob: Tensor
+    accepted: Tensor
+    divergent: Tensor
+    num_grad_evals: int
+    num_evals: int
+    step_size: Tensor
+    num_steps: Tensor
+    energy_error: Tensor
+    proposal: Tensor
+    velocity: Tensor
+    integration_time: Tensor
+
+
+class HMC:
+    """Static-length HMC with jittered trajectory length, batched over chains.
+
+    The jitter u is shared by all chains in a step: the batch runs max_b n_b steps anyway,
+    so independent jitters would cost the longest one every step.
+    """
+
+    name = "hmc"
+
+    def __init__(self, step_size=0.1, trajectory_length=1.0, max_steps=64, jitter=True,
+                 target_accept=0.8, adapt_mass=True, adapt_length=True,
+                 max_energy_error=1000.0):
+        self.step_size, self.trajectory_length = step_size, trajectory_length
+        self.max_steps, self.jitter, self.target_accept = max_steps, jitter, target_accept
+        self.adapt_mass, self.adapt_length = adapt_mass, adapt_length
+        self.max_energy_error = max_energy_error
+
+    def init(self, position: Tensor, target) -> State:
+        position = position.detach()
+        logdensity, grad = evaluate(target, position)
+        return State(position, logdensity, grad)
+
+    def init_params(self, num_chains, dim, device=None, dtype=None) -> HMCParams:
+        kw = dict(device=device, dtype=dtype or torch.get_default_dtype())
+        return HMCParams(torch.full((num_chains,), float(self.step_size), **kw),
+                         torch.ones(dim, **kw), float(self.trajectory_length))
+
+    def step(self, state: State, target, params: HMCParams, generator=None):
+        q0, ld0, g0 = state
+        kw = dict(generator=generator, device=q0.device, dtype=q0.dtype)
+        eps, inv_mass = params.step_size, params.inv_mass
+        p0 = torch.randn(q0.shape, **kw) / inv_mass.sqrt()
+        u = 1.0 - torch.rand((), **kw).item() if self.jitter else 1.0
+        n = torch.ceil(params.trajectory_length * u / eps).clamp(1, self.max_steps).long()
+        num = int(n.max())
+        q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, target, inv_mass, n)
+
+        energy_error = (kinetic(p1, inv_mass) - ld1) - (kinetic(p0, inv_mass) - ld0)
+        # `not <=` also catches NaN; a start at -inf gives energy_error -inf: always accept
+        divergent = ~torch.isfinite(ld1) | ~(energy_error <= self.max_energy_error)
+        log_accept = torch.where(divergent, torch.full_like(ld1, -math.inf),
+                                 (-energy_error).clamp(max=0.0))
+        accept_prob = torch.exp(log_accept)
+        accepted = torch.rand(ld1.shape, **kw) < accept_prob
+        a = accepted[:, None]
+        new = State(torch.where(a, q1, q0), torch.where(accepted, ld1, ld0),
+                    torch.where(a, g1, g0))
+        info = HMCInfo(accept_prob, accepted, divergent, num, num, eps, n, energy_error,
+                       q1, inv_mass * p1, n.to(eps) * eps)
+        return new, info
+
+    def adaptation(self, num_warmup: int) -> "HMCAdaptation":
+        return HMCAdaptation(self, num_warmup)
+
+
+def mass_windows(num_warmup, init=75, term=50, base=25):
+    """Stan's doubling windows as (start, end] warm-up step counts; [] if too short."""
+    if num_warmup < 20:
+        return []
+    if init + term + base > num_warmup:
+        init, term = int(0.15 * num_warmup), int(0.1 * num_warmup)
+        base = num_warmup - init - term
+    last, start, size, windows = num_warmup - term, init, base, []
+    while start < last:
+        end = start + size
+        if end + 2 * size > last:  # the next window would not fit: stretch this one
+            end = last
+        windows.append((start, end))
+        start, size = end, 2 * size
+    return windows
+
+
+class ChEES:
+    """Trajectory length by ChEES (Hoffman, Radul & Sountsov 2021).
+
+    Ascends E[(|q' - E q'|^2 - |q - E q|^2)^2] in log T with Adam (beta1 = 0), using
+    acceptance-weighted cross-chain estimates; the final value is a moving average.
+    Needs many chains (>= ~16) for a useful estimate; with fewer it only adds noise.
+    """
+
+    def __init__(self, length, lr=0.025, beta2=0.95, max_update=0.35, decay=0.5):
+        self.log_t = self.log_avg = math.log(length)
+        self.lr, self.beta2, self.max_update, self.decay = lr, beta2, max_update, decay
+        self.v, self.t = 0.0, 0
+
+    def update(self, start: Tensor, info: HMCInfo, max_steps: int) -> float:
+        ok = ~info.divergent
+        w = torch.where(ok, info.accept_prob, torch.zeros_like(info.accept_prob))
+        if int(ok.sum()) >= 2 and float(w.sum()) > 0:
+            zero = torch.zeros_like(info.proposal)
+            prop = torch.where(ok[:, None], info.proposal, zero)
+            q1 = prop - (w[:, None] * prop).sum(0) / w.sum()
+            q0 = start - start.mean(0)
+            g = info.integration_time * ((q1 * q1).sum(-1) - (q0 * q0).sum(-1)) \
+                * (q1 * info.velocity).sum(-1)
+            grad = float((w * torch.where(ok, g, torch.zeros_like(g))).sum() / w.sum())
+            if math.isfinite(grad):
+                self.t += 1
+                self.v = self.beta2 * self.v + (1 - self.beta2) * grad**2
+                v_hat = self.v / (1 - self.beta2**self.t)
+                step = self.lr * grad / (math.sqrt(v_hat) + 1e-12)
+                self.log_t += max(-self.max_update, min(self.max_update, step))
+                eps = info.step_size
+                lo, hi = math.log(float(eps.min())), math.log(max_steps * float(eps.max()))
+                self.log_t = min(max(self.log_t, lo), hi)
+                wt = self.t ** (-self.decay)
+                self.log_avg = (1 - wt) * self.log_avg + wt * self.log_t
+        return math.exp(self.log_t)
+
+    def final(self) -> float:
+        return math.exp(self.log_avg)
+
+
+class HMCAdaptation:
+    """Warm-up tuning for HMC; call update after every warm-up step, then final once.
+
+    step size: per-chain dual averaging towards target_accept; final = averaged iterate.
+    inv_mass: pooled-over-chains variance of warm-up positions in Stan's doubling windows;
+        dual averaging restarts after each window because the metric changed.
+    trajectory length: ChEES when kernel.adapt_length, else fixed.
+    """
+
+    def __init__(self, kernel: HMC, num_warmup: int):
+        self.kernel = kernel
+        self.windows = mass_windows(num_warmup) if kernel.adapt_mass else []
+        self.m, self.da, self.var, self.prev = 0, None, None, None
+        self.chees = None
+
+    def update(self, params: HMCParams, state: State, info: HMCInfo) -> HMCParams:
+        self.m += 1
+        if self.da is None:
+            self.da = DualAveraging(params.step_size, self.kernel.target_accept)
+            if self.kernel.adapt_length:
+                self.chees = ChEES(params.trajectory_length)
+        if self.chees is not None and self.prev is not None:
+            length = self.chees.update(self.prev, info, self.kernel.max_steps)
+            params = params._replace(trajectory_length=length)
+        self.prev = state.position
+        params = params._replace(step_size=self.da.update(info.accept_prob))
+        for start, end in self.windows:
+            if start < self.m <= end:
+                self.var = self.var or PooledVariance()
+                self.var.add(state.position)
+                if self.m == end:
+                    inv_mass = self.var.variance().to(params.inv_mass)
+                    params = params._replace(inv_mass=inv_mass)
+                    self.var = None
+                    self.da.restart(params.step_size)
+        return params
+
+    def final(self, params: HMCParams) -> HMCParams:
+        if self.da is not None:
+            params = params._replace(step_size=self.da.averaged())
+        if self.chees is not None:
+            params = params._replace(trajectory_length=self.chees.final())
+        return params
