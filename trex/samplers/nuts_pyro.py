@@ -80,11 +80,12 @@ class NUTSPyro:
             step_sizes.append(float(kernel.step_size))
 
         positions = torch.stack(draws)  # (C, S, D)
-        logdensity, _ = evaluate(target, positions.reshape(-1, positions.shape[-1]), False)
+        # one chain per call bounds the batch size on big generators
+        logdensity = torch.stack([evaluate(target, z, False)[0] for z in positions])
         accept_prob = None
         if all(a is not None for a in accepts):
             accept_prob = torch.tensor(accepts, dtype=positions.dtype)
-        return RunResult(positions, logdensity.reshape(positions.shape[:2]), accept_prob,
+        return RunResult(positions, logdensity, accept_prob,
                          torch.stack(divergent).to(positions.device),
                          torch.tensor(step_sizes, dtype=positions.dtype),
                          counter[0], time.perf_counter() - start)
