@@ -114,9 +114,9 @@ def _diagnostics(s: SampleSet) -> dict:
     lat = summarize(s.latents)
     cols = [k for k, v in enumerate(s.ideal) if v > 0] or list(range(s.probs.shape[-1]))
     conf = summarize(s.probs[:, :, cols])
-    return {"rhat_max": float(np.max(lat["rhat"])), "ess_bulk_min": float(np.min(lat["ess_bulk"])),
-            "rhat": np.asarray(lat["rhat"]).tolist(), "ess_bulk": np.asarray(lat["ess_bulk"]).tolist(),
-            "confidence_ess_bulk_min": float(np.min(conf["ess_bulk"])),
+    return {"rhat_max": float(np.max(lat["rhat"])), "ess_bulk_min": float(np.min(lat["ess"])),
+            "rhat": np.asarray(lat["rhat"]).tolist(), "ess_bulk": np.asarray(lat["ess"]).tolist(),
+            "confidence_ess_bulk_min": float(np.min(conf["ess"])),
             "confidence_rhat_max": float(np.max(conf["rhat"])),
             "accept_rate": float(s.accepted.mean()), "divergences": int(s.divergent.sum()),
             "near_target_0.1": s.near_target(0.1), "near_target_0.05": s.near_target(0.05),

@@ -91,10 +91,11 @@ class HMC:
 
     def __init__(self, step_size=0.1, trajectory_length=1.0, max_steps=64, jitter=True,
                  target_accept=0.8, adapt_mass=True, adapt_length=True,
-                 max_energy_error=1000.0):
+                 pool_step_size=False, max_energy_error=1000.0):
         self.step_size, self.trajectory_length = step_size, trajectory_length
         self.max_steps, self.jitter, self.target_accept = max_steps, jitter, target_accept
         self.adapt_mass, self.adapt_length = adapt_mass, adapt_length
+        self.pool_step_size = pool_step_size
         self.max_energy_error = max_energy_error
 
     def init(self, position: Tensor, target) -> State:
@@ -196,7 +197,8 @@ class ChEES:
 class HMCAdaptation:
     """Warm-up tuning for HMC; call update after every warm-up step, then final once.
 
-    step size: per-chain dual averaging towards target_accept; final = averaged iterate.
+    step size: dual averaging towards target_accept, per chain (or on the mean acceptance
+        over chains if kernel.pool_step_size); final = averaged iterate.
     inv_mass: pooled-over-chains variance of warm-up positions in Stan's doubling windows;
         dual averaging restarts after each window because the metric changed.
     trajectory length: ChEES when kernel.adapt_length, else fixed.
@@ -211,7 +213,8 @@ class HMCAdaptation:
     def update(self, params: HMCParams, state: State, info: HMCInfo) -> HMCParams:
         self.m += 1
         if self.da is None:
-            self.da = DualAveraging(params.step_size, self.kernel.target_accept)
+            self.da = DualAveraging(params.step_size, self.kernel.target_accept,
+                                    pool=self.kernel.pool_step_size)
             if self.kernel.adapt_length:
                 self.chees = ChEES(params.trajectory_length)
         if self.chees is not None and self.prev is not None:

@@ -1,0 +1,40 @@
+"""End-of-training report for generators: FID on held-out images and which classes they draw."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lightning_modules.classifier import load_classifier
+from lightning_modules.fid import fid_report, generate
+
+
+def class_shares(generator, classifier, classes, n: int = 10_000, seed: int = 1) -> dict:
+    """Share of n generated images the classifier assigns to each original label."""
+    with torch.no_grad():
+        pred = torch.cat([classifier(x).argmax(-1) for x in generate(generator, n, seed=seed).split(1000)])
+    counts = torch.bincount(pred, minlength=len(classes)).float() / n
+    return {int(c): round(float(v), 5) for c, v in zip(classes, counts)}
+
+
+def generator_report(model, datamodule, fid_classifier: str | None, out: Path, logger=None) -> dict:
+    """FID with the full-data classifier's features, the class mix of generated images, and for
+    leave-one-class-out / novel-class generators the share of classes they should not draw."""
+    if not fid_classifier or not Path(fid_classifier).is_file():
+        return {"skipped": f"no feature classifier (fid_classifier={fid_classifier!r}); train "
+                           f"experiment=<dataset>/classifier first and pass its checkpoint"}
+    classifier, classes = load_classifier(fid_classifier)
+    if len(classes) != 10:
+        raise ValueError(f"the FID feature classifier must cover all classes, it has {classes}")
+    datamodule.setup("test")
+    real = datamodule.test_set.tensors[0]
+    gen = model.generator().cpu()
+    report = fid_report(gen, real, classifier, datamodule.dataset)
+    shares = class_shares(gen, classifier, classes)
+    report["class_shares"] = shares
+    trained = set(datamodule.classes)
+    report["share_outside_training_classes"] = round(sum(v for c, v in shares.items() if c not in trained), 5)
+    if logger is not None and hasattr(logger, "log_metrics"):
+        logger.log_metrics({"fid/classifier_features": report["fid_classifier"],
+                            "gen/share_outside_training_classes": report["share_outside_training_classes"]})
+    return report

@@ -1,0 +1,109 @@
+"""The model zoo: every model one dataset's experiments need, trained once, found by name.
+
+    python -m lightning_modules.zoo --dataset mnist --profile quick [--only classifier,vae] [-- overrides...]
+
+Layout: <zoo>/<profile>/<dataset>/<name>.ckpt plus index.json; each model trains in its own fixed run
+folder (<zoo>/<profile>/<dataset>/runs/<name>), so an interrupted zoo resumes from the model's last
+checkpoint, and finished models are skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lightning_modules.runinfo import code_version, write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def model_list(dataset: str) -> list[tuple[str, str]]:
+    """(zoo name, experiment) in training order: the full-data classifier first (FID needs it)."""
+    models = [("classifier", "classifier"), ("vae", "vae"), ("gan", "gan"),
+              ("classifier_novel", "classifier_novel"), ("gan_novel", "gan_novel"), ("ambivalent", "ambivalent")]
+    models += [(f"gan_without_{c}", f"gan_without_{c}") for c in range(10)]
+    models += [(f"vae_without_{c}", f"vae_without_{c}") for c in range(10)]
+    return [(n, f"{dataset}/{e}") for n, e in models]
+
+
+def zoo_dir(root, profile: str, dataset: str) -> Path:
+    return Path(root) / profile / dataset
+
+
+def load_index(folder: Path) -> dict:
+    f = folder / "index.json"
+    return json.loads(f.read_text()) if f.exists() else {"models": {}}
+
+
+def train_subprocess(experiment: str, run_dir: Path, profile: str, overrides: list[str]) -> int:
+    cmd = [sys.executable, str(ROOT / "train.py"), f"experiment={experiment}", f"profile={profile}",
+           f"hydra.run.dir={run_dir}", *overrides]
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT)
+
+
+def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides=(), logger="wandb",
+          train_fn=train_subprocess) -> dict:
+    folder = zoo_dir(root, profile, dataset)
+    folder.mkdir(parents=True, exist_ok=True)
+    index = load_index(folder)
+    names = dict(model_list(dataset))
+    wanted = list(names) if not only else list(only)
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise ValueError(f"unknown zoo models {unknown}; known: {list(names)}")
+    clf = folder / "classifier.ckpt"
+    for name in wanted:
+        ckpt = folder / f"{name}.ckpt"
+        entry = index["models"].get(name)
+        if entry and ckpt.exists():
+            print(f"[zoo] {name}: done, skipping ({ckpt})", flush=True)
+            continue
+        run_dir = folder / "runs" / name
+        extra = [f"logger={logger}", *overrides]
+        if not name.startswith(("classifier", "ambivalent")):
+            extra.append(f"fid_classifier={clf}" if clf.exists() else "fid=false")
+        start = time.time()
+        rc = train_fn(names[name], run_dir, profile, extra)
+        if rc != 0:
+            raise RuntimeError(f"training {name} failed (exit {rc}); its run folder {run_dir} keeps the last "
+                               f"checkpoint, so running the zoo again resumes it")
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        shutil.copyfile(metrics["best_checkpoint"], ckpt)
+        index["models"][name] = {
+            "name": name, "experiment": names[name], "dataset": dataset, "profile": profile,
+            "data": {k: metrics["data"].get(k) for k in ("include", "exclude")}, "model": metrics["model"],
+            "checkpoint": str(ckpt), "run_dir": str(run_dir), "metrics": metrics["metrics"],
+            "fid": metrics.get("fid"), "epochs": metrics["epochs"], "wall_time_s": round(time.time() - start, 1),
+            "code_version": code_version()}
+        write_json(folder / "index.json", index)  # after every model: an interruption loses nothing
+        print(f"[zoo] {name}: trained in {index['models'][name]['wall_time_s']} s -> {ckpt}", flush=True)
+    return index
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"])
+    ap.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    ap.add_argument("--root", default="zoo")
+    ap.add_argument("--only", default=None, help="comma-separated zoo names, e.g. classifier,vae")
+    ap.add_argument("--logger", default="wandb", choices=["wandb", "csv"])
+    ap.add_argument("--list", action="store_true", help="print the model names and exit")
+    ap.add_argument("overrides", nargs="*", help="extra train.py overrides, e.g. trainer.max_epochs=1")
+    a = ap.parse_args(argv)
+    if a.list:
+        print("\n".join(f"{n:20s} experiment={e}" for n, e in model_list(a.dataset)))
+        return
+    only = a.only.split(",") if a.only else None
+    try:
+        build(a.dataset, a.profile, a.root, only, a.overrides, a.logger)
+    except (ValueError, RuntimeError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
