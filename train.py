@@ -12,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import WandbLogger
 
 from lightning_modules.runinfo import code_version, write_json
 
@@ -19,7 +20,7 @@ from lightning_modules.runinfo import code_version, write_json
 def build(cfg: DictConfig):
     """Instantiate data, model, logger and trainer; fails early on bad config or data."""
     out = Path(cfg.paths.output_dir)
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()  # unwritable data folder or missing sources fail here, before any training
     model = instantiate(cfg.model, _convert_="all", **_model_data_args(cfg, datamodule))
     ck = cfg.callbacks.checkpoint
@@ -77,6 +78,9 @@ def train(cfg: DictConfig) -> dict:
         write_json(out / "manifest.json", {"kind": "train", "code_version": code_version(),
                                            "files": sorted(str(p.relative_to(out)) for p in out.rglob("*")
                                                            if p.is_file() and "wandb" not in p.parts)})
+    if isinstance(trainer.logger, WandbLogger):
+        import wandb
+        wandb.finish()  # writes the run's summary now, so the offline folder is complete
     return result
 
 

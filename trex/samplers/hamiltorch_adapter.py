@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .base import RunResult, evaluate
-from .nuts_pyro import _counting_potential, _forked_rng
+from .nuts_pyro import _counting_potential, _forked_rng, chain_seeds
 
 MISSING = ("the 'hamiltorch' sampler needs the hamiltorch package, which is not on PyPI: "
            "install it with `pip install git+https://github.com/AdamCobb/hamiltorch`, "
@@ -45,6 +45,7 @@ class Hamiltorch:
         counter, draws, step_sizes = [0], [], []
         potential = _counting_potential(target, counter)
         accepted_kwargs = inspect.signature(ht.sample).parameters
+        seeds = chain_seeds(seed, init_position.shape[0])
         start = time.perf_counter()
         for c in range(init_position.shape[0]):
             kwargs = dict(
@@ -64,7 +65,7 @@ class Hamiltorch:
             )
             kwargs = {k: v for k, v in kwargs.items() if k in accepted_kwargs}
             with _forked_rng(init_position.device):
-                torch.manual_seed(seed + c)
+                torch.manual_seed(seeds[c])
                 out = ht.sample(**kwargs)
             samples, extra = out if isinstance(out, tuple) else (out, None)
             draws.append(torch.stack([s.detach() for s in samples[-num_samples:]]))

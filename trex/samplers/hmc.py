@@ -85,13 +85,18 @@ class HMC:
 
     The jitter u is shared by all chains in a step: the batch runs max_b n_b steps anyway,
     so independent jitters would cost the longest one every step.
+
+    pool_step_size=True (default) tunes one step size for all chains on their mean
+    acceptance. Per-chain tuning (False) is noisy, and since a step costs T / min_b eps_b
+    batched gradients, one chain whose step size collapses (e.g. near a NaN region)
+    makes every step expensive for all chains.
     """
 
     name = "hmc"
 
     def __init__(self, step_size=0.1, trajectory_length=1.0, max_steps=64, jitter=True,
                  target_accept=0.8, adapt_mass=True, adapt_length=True,
-                 pool_step_size=False, max_energy_error=1000.0):
+                 pool_step_size=True, max_energy_error=1000.0):
         self.step_size, self.trajectory_length = step_size, trajectory_length
         self.max_steps, self.jitter, self.target_accept = max_steps, jitter, target_accept
         self.adapt_mass, self.adapt_length = adapt_mass, adapt_length

@@ -30,6 +30,12 @@ def _counting_potential(target, counter: list):
     return potential
 
 
+def chain_seeds(seed: int, num_chains: int) -> list:
+    """Distinct seeds per chain; seed + c would make run s chain 1 equal run s+1 chain 0."""
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randint(0, 2**62, (num_chains,), generator=g).tolist()
+
+
 def _forked_rng(device: torch.device):
     # Pyro draws from torch's global generator; fork it so runs don't disturb the caller.
     return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
@@ -57,6 +63,7 @@ class NUTSPyro:
 
         num_chains = init_position.shape[0]
         counter, draws, accepts, divergent, step_sizes = [0], [], [], [], []
+        seeds = chain_seeds(seed, num_chains)
         start = time.perf_counter()
         for c in range(num_chains):
             kernel = NUTS(potential_fn=_counting_potential(target, counter),
@@ -69,7 +76,7 @@ class NUTSPyro:
                         initial_params={"z": init_position[c].detach().clone()},
                         hook_fn=_accept_recorder(accept), disable_progbar=not progress)
             with _forked_rng(init_position.device):
-                torch.manual_seed(seed + c)
+                torch.manual_seed(seeds[c])
                 mcmc.run()
             draws.append(mcmc.get_samples()["z"].detach())
             flags = torch.zeros(num_samples, dtype=torch.bool)
