@@ -36,11 +36,11 @@ def target_specs(cfg: DictConfig) -> list:
 
 
 def resolve_checkpoint(name: str, zoo_dir: str) -> Path:
-    """A checkpoint path, or a model name in the zoo (zoo/<dataset>/<name>.ckpt or its index)."""
+    """A checkpoint path, or a model name in the zoo (<zoo>/<profile>/<dataset>/<name>.ckpt)."""
     p = Path(name)
     if p.is_file():
         return p
-    for cand in (Path(zoo_dir) / f"{name}.ckpt", *Path(zoo_dir).glob(f"*/{name}.ckpt")):
+    for cand in (Path(zoo_dir) / f"{name}.ckpt", *sorted(Path(zoo_dir).glob(f"*/*/{name}.ckpt"))):
         if cand.is_file():
             return cand
     raise FileNotFoundError(f"no checkpoint {name!r}: not a file and not a model in the zoo {zoo_dir}/. "

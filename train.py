@@ -63,7 +63,7 @@ def train(cfg: DictConfig) -> dict:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     ckpt = trainer.checkpoint_callback
     best, last = ckpt.best_model_path or ckpt.last_model_path, ckpt.last_model_path
-    if cfg.get("test") and hasattr(model, "test_step"):
+    if cfg.get("test") and type(model).test_step is not pl.LightningModule.test_step:
         for k, v in trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0].items():
             metrics[k] = float(v)
     result = {"name": cfg.name, "metrics": metrics, "best_checkpoint": best, "last_checkpoint": last,

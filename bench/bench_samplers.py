@@ -1,0 +1,103 @@
+"""Benchmark: Pyro NUTS (the paper's sampler) vs our batched HMC and RWM on one posterior.
+
+    python bench/bench_samplers.py [--target ambiguous:1,7] [--classifier PATH] [--generator PATH]
+
+Same posterior (trained MNIST VAE + classifier, σ = 0.05), same machine, one run. Prints a
+markdown table and writes it to bench/results/. ESS is ArviZ's bulk ESS, the minimum over the
+latent dimensions; 'within' is the share of kept samples whose confidences all lie within that
+distance of the target's ideal vector.
+"""
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+import trex
+from lightning_modules.classifier import load_classifier
+from lightning_modules.loading import load_generator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_one(label, post, sampler, chains, warmup, samples, seed, **kw):
+    t = time.time()
+    res = trex.sample(post, sampler, num_chains=chains, num_warmup=warmup, num_samples=samples, seed=seed,
+                      store_images=False, progress=False, **kw)
+    wall = time.time() - t
+    d = res.diagnostics
+    ess = d["ess_bulk_min"]
+    conf = res.confidence_summary()
+    named = [c for c, v in zip(res.meta["classes"], res.ideal) if v > 0]
+    return {"sampler": label, "chains": chains, "warmup": warmup, "kept": chains * samples,
+            "wall_s": round(wall, 1), "grad_evals": int(res.meta["grad_evals"]),
+            "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 3),
+            "conf_ess_min": round(d["confidence_ess_bulk_min"], 1),
+            "within_0.05": round(d["near_target_0.05"], 3), "within_0.1": round(d["near_target_0.1"], 3),
+            "accept": round(d["accept_rate"], 3), "divergences": d["divergences"], "rhat_max": round(d["rhat_max"], 2),
+            "confidence": ", ".join(f"{c}: {conf[c][0]:.3f} ± {conf[c][1]:.3f}" for c in named)}
+
+
+def table(rows) -> str:
+    cols = ["sampler", "chains", "warmup", "kept", "wall_s", "grad_evals", "ess_bulk_min", "ess_per_s",
+            "conf_ess_min", "within_0.05", "within_0.1", "accept", "divergences", "rhat_max", "confidence"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--classifier", default="zoo/quick/mnist/classifier.ckpt")
+    ap.add_argument("--generator", default="zoo/quick/mnist/vae.ckpt")
+    ap.add_argument("--target", default="ambiguous:1,7")
+    ap.add_argument("--sigma", type=float, default=0.05)
+    ap.add_argument("--nuts-warmup", type=int, default=500)
+    ap.add_argument("--nuts-samples", type=int, default=500)
+    ap.add_argument("--chains", type=int, default=64)
+    ap.add_argument("--warmup", type=int, default=400)
+    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,rwm")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    clf, classes = load_classifier(a.classifier)
+    dist = trex.LatentGaussian(load_generator(a.generator))
+    post = trex.RelaxedPosterior(dist, clf, a.target, sigma=a.sigma, classes=classes)
+    skip = set(filter(None, a.skip.split(",")))
+    rows = []
+    if "nuts" not in skip:  # the paper's set-up: one chain from z = 0, fixed σ, Pyro's NUTS defaults
+        rows.append(run_one("Pyro NUTS (paper)", post, trex.samplers.NUTSPyro(), 1, a.nuts_warmup, a.nuts_samples,
+                            a.seed, init=torch.zeros(1, dist.dim), sigma_schedule="constant"))
+        print(table(rows), flush=True)
+    if "hmc" not in skip:
+        rows.append(run_one("trex HMC (batched)", post, trex.samplers.HMC(), a.chains, a.warmup, a.samples, a.seed))
+        print(table(rows[-1:]), flush=True)
+    if "rwm" not in skip:
+        rows.append(run_one("trex RWM (batched)", post, trex.samplers.RWM(), a.chains, a.warmup, a.samples * 4,
+                            a.seed, thin=1))
+    if rows and rows[0]["sampler"].startswith("Pyro"):
+        base = rows[0]["ess_per_s"]
+        for r in rows:
+            r["vs_nuts"] = round(r["ess_per_s"] / base, 1) if base > 0 else float("inf")
+    out = table(rows)
+    header = (f"target {a.target}, σ={a.sigma}, {platform.processor() or platform.machine()}, "
+              f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+              f"{time.strftime('%Y-%m-%d %H:%M')}")
+    print("\n" + header + "\n" + out)
+    for r in rows:
+        if "vs_nuts" in r:
+            print(f"{r['sampler']}: {r['vs_nuts']}x Pyro NUTS effective samples per second")
+    res_dir = ROOT / "bench" / "results"
+    res_dir.mkdir(parents=True, exist_ok=True)
+    slug = a.target.replace(":", "_").replace(",", "-")
+    (res_dir / f"samplers_{slug}.md").write_text(header + "\n\n" + out + "\n")
+    (res_dir / f"samplers_{slug}.json").write_text(json.dumps({"header": header, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
