@@ -1,0 +1,62 @@
+"""The zoo driver: trains what is missing, skips what is done, resumes after an interruption."""
+import json
+
+import pytest
+
+from lightning_modules import zoo
+
+
+class FakeTrainer:
+    """Stands in for train.py: writes what a finished run writes; can die like an interrupted one."""
+
+    def __init__(self, die_on=None):
+        self.calls, self.die_on = [], die_on
+
+    def __call__(self, experiment, run_dir, profile, overrides):
+        self.calls.append((experiment, overrides))
+        if experiment == self.die_on:
+            return 130  # killed
+        ck = run_dir / "checkpoints" / "best.ckpt"
+        ck.parent.mkdir(parents=True, exist_ok=True)
+        ck.write_bytes(experiment.encode())
+        (run_dir / "metrics.json").write_text(json.dumps({
+            "best_checkpoint": str(ck), "metrics": {"test/acc": 0.99}, "epochs": 3, "model": "M",
+            "data": {"include": None, "exclude": [3] if "without_3" in experiment else None},
+            "fid": {"fid_classifier": 1.5} if "gan" in experiment else None}))
+        return 0
+
+
+def test_builds_index_and_skips_finished(tmp_path):
+    fake = FakeTrainer()
+    index = zoo.build("mnist", "quick", tmp_path, only=["classifier", "gan_without_3"], train_fn=fake)
+    folder = tmp_path / "quick" / "mnist"
+    assert (folder / "classifier.ckpt").read_bytes() == b"mnist/classifier"
+    assert (folder / "gan_without_3.ckpt").read_bytes() == b"mnist/gan_without_3"
+    entry = json.loads((folder / "index.json").read_text())["models"]["gan_without_3"]
+    assert entry["data"]["exclude"] == [3] and entry["fid"]["fid_classifier"] == 1.5
+    assert entry["checkpoint"] == str(folder / "gan_without_3.ckpt") and entry["profile"] == "quick"
+    # generators get the zoo's full-data classifier as their FID feature network
+    assert f"fid_classifier={folder / 'classifier.ckpt'}" in fake.calls[1][1]
+    again = FakeTrainer()
+    zoo.build("mnist", "quick", tmp_path, only=["classifier", "gan_without_3"], train_fn=again)
+    assert again.calls == []
+    assert index["models"].keys() == {"classifier", "gan_without_3"}
+
+
+def test_interrupted_zoo_continues_where_it_stopped(tmp_path):
+    with pytest.raises(RuntimeError, match="resumes"):
+        zoo.build("mnist", "quick", tmp_path, only=["classifier", "vae", "gan"],
+                  train_fn=FakeTrainer(die_on="mnist/vae"))
+    index = json.loads((tmp_path / "quick" / "mnist" / "index.json").read_text())
+    assert list(index["models"]) == ["classifier"]
+    second = FakeTrainer()
+    zoo.build("mnist", "quick", tmp_path, only=["classifier", "vae", "gan"], train_fn=second)
+    assert [c[0] for c in second.calls] == ["mnist/vae", "mnist/gan"]
+
+
+def test_model_list_covers_the_paper():
+    names = [n for n, _ in zoo.model_list("fashion")]
+    assert len(names) == 26 and names[0] == "classifier"
+    assert {"gan_novel", "classifier_novel", "ambivalent", "gan_without_9", "vae_without_0"} <= set(names)
+    with pytest.raises(ValueError, match="unknown zoo models"):
+        zoo.build("mnist", "quick", "/tmp/unused-zoo", only=["gan_without_11"], train_fn=FakeTrainer())
