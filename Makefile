@@ -6,7 +6,9 @@ DATA_DIR ?= data
 export WANDB_MODE ?= offline
 export DATA_DIR
 
-.PHONY: setup data data-fashion test test-slow demo bench clean
+.PHONY: setup data data-fashion test test-slow demo bench zoo clean
+DATASET ?= mnist
+PROFILE ?= quick
 
 # Reinstall only when pyproject.toml changes (the stamp records the last install).
 $(VENV)/.stamp-install: pyproject.toml
@@ -35,6 +37,11 @@ demo: setup data
 
 bench: setup data
 	$(BIN)/python bench/bench_samplers.py
+
+# Every model one dataset needs (skips finished ones, resumes interrupted ones), then its FID table.
+zoo: setup data data-fashion
+	$(BIN)/python -m lightning_modules.zoo --dataset $(DATASET) --profile $(PROFILE)
+	$(BIN)/python scripts/fid_table.py zoo/$(PROFILE)/$(DATASET)/index.json --out results/fid_$(DATASET)_$(PROFILE).md
 
 clean:
 	rm -rf runs outputs multirun wandb lightning_logs
