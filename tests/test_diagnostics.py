@@ -47,3 +47,12 @@ def test_mcse_mean_of_iid_draws():
     x = iid((4, 1000, 2), seed=2) * 3.0
     assert np.allclose(mcse_mean(x), 3.0 / np.sqrt(4000), rtol=0.15)
     assert mcse_mean(x[..., 0]).shape == (1,)
+
+
+def test_ess_chain_sum_judges_chains_alone():
+    from trex.diagnostics import ess_chain_sum
+    x = iid((8, 500, 2), seed=3)
+    assert np.all(np.abs(ess_chain_sum(x) / 4000 - 1) < 0.2)
+    shifted = x + 5 * np.arange(8)[:, None, None]  # chains in different modes
+    assert summarize(shifted)["ess_min"] < 100  # pooled ESS sees the disagreement
+    assert np.all(np.abs(ess_chain_sum(shifted) / 4000 - 1) < 0.2)  # each chain alone looks fine

@@ -63,3 +63,16 @@ def mcse_mean(x) -> np.ndarray:
     x: (C, S, D) -> (D,), or (C, S) -> (1,)."""
     x = _as_draws(x)
     return np.array([float(az.mcse(x[..., d], method="mean")) for d in range(x.shape[-1])])
+
+
+def ess_chain_sum(positions) -> np.ndarray:
+    """Per dimension, the sum over chains of each chain's own bulk ESS (D,).
+
+    This judges every chain alone, the way a single-chain run (the paper's NUTS) is judged. The
+    pooled `summarize(...)["ess"]` is stricter: chains that settle in different parts of a
+    multimodal posterior (e.g. different ways to be ambiguous) count as disagreeing, which no
+    single chain can reveal. Report both.
+    """
+    x = _as_draws(positions)
+    return np.array([sum(float(az.ess(x[c:c + 1, :, d], method="bulk")) for c in range(x.shape[0]))
+                     for d in range(x.shape[-1])])

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from trex.diagnostics import summarize
+from trex.diagnostics import ess_chain_sum, summarize
 from trex.results import SampleSet
 from trex.schedules import make_schedule
 
@@ -116,6 +116,7 @@ def _diagnostics(s: SampleSet) -> dict:
     conf = summarize(s.probs[:, :, cols])
     return {"rhat_max": float(np.max(lat["rhat"])), "ess_bulk_min": float(np.min(lat["ess"])),
             "rhat": np.asarray(lat["rhat"]).tolist(), "ess_bulk": np.asarray(lat["ess"]).tolist(),
+            "ess_chain_sum_min": float(np.min(ess_chain_sum(s.latents))),
             "confidence_ess_bulk_min": float(np.min(conf["ess"])),
             "confidence_rhat_max": float(np.max(conf["rhat"])),
             "accept_rate": float(s.accepted.mean()), "divergences": int(s.divergent.sum()),

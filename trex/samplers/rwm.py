@@ -72,9 +72,11 @@ class RWMAdaptation:
     def __init__(self, kernel: RWM, num_warmup: int):
         self.target, self.num_warmup = kernel.target_accept, num_warmup
         self.m, self.log_scale, self.sum, self.count = 0, None, None, 0
+        self.done = 0  # warm-up steps seen, across restarts
 
     def update(self, params: RWMParams, state: State, info: Info) -> RWMParams:
         self.m += 1
+        self.done += 1
         if self.log_scale is None:
             self.log_scale = torch.log(params.scale)
         alpha = torch.nan_to_num(info.accept_prob.to(self.log_scale), nan=0.0)
@@ -83,6 +85,13 @@ class RWMAdaptation:
             self.sum = self.log_scale if self.sum is None else self.sum + self.log_scale
             self.count += 1
         return RWMParams(torch.exp(self.log_scale))
+
+    def restart(self, params: RWMParams) -> RWMParams:
+        """Adapt afresh from the current scale (the runner calls this when σ annealing ends)."""
+        self.log_scale = torch.log(params.scale)
+        self.m, self.sum, self.count = 0, None, 0
+        self.num_warmup = max(self.num_warmup - self.done, 2)
+        return params
 
     def final(self, params: RWMParams) -> RWMParams:
         if self.count == 0:
