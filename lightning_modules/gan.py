@@ -14,6 +14,7 @@ class GANModule(pl.LightningModule):
         latent_dim: int = 5,
         width: int = 64,
         lr: float = 2e-4,
+        lr_g: float | None = None,
         betas: tuple[float, float] = (0.5, 0.999),
         grid_every_n_epochs: int = 1,
         grid_n: int = 64,
@@ -26,6 +27,7 @@ class GANModule(pl.LightningModule):
         # trainer.global_step, so one batch advances global_step by 2 (matters for max_steps).
         self.automatic_optimization = False
         self.gen = dcgan_init_(DCGANGenerator(latent_dim=latent_dim, width=width))
+        self.gen.reset_output_bias()
         self.disc = dcgan_init_(DCGANDiscriminator(width=width))
         self.register_buffer("grid_z", fixed_latents(grid_n, latent_dim, seed))
 
@@ -73,7 +75,8 @@ class GANModule(pl.LightningModule):
 
     def configure_optimizers(self):
         lr, betas = self.hparams.lr, tuple(self.hparams.betas)
-        opt_g = torch.optim.Adam(self.gen.parameters(), lr=lr, betas=betas)
+        # a faster generator keeps a narrow (quick-profile) GAN from losing to its discriminator
+        opt_g = torch.optim.Adam(self.gen.parameters(), lr=self.hparams.lr_g or lr, betas=betas)
         opt_d = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=betas)
         return [opt_g, opt_d]
 

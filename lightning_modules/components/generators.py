@@ -63,9 +63,11 @@ class DCGANGenerator(nn.Module):
     width=64 gives the paper's 512-256-128-64 channels.
     """
 
-    def __init__(self, latent_dim: int = 5, width: int = 64, out_channels: int = 1, out_size: int = 28):
+    def __init__(self, latent_dim: int = 5, width: int = 64, out_channels: int = 1, out_size: int = 28,
+                 out_bias: float = -2.0):
         super().__init__()
         self.latent_dim = latent_dim
+        self.out_bias = out_bias
         self.out_size = out_size
         w = width
 
@@ -80,6 +82,14 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(w, out_channels, 1),
             nn.Sigmoid(),
         )
+
+    def reset_output_bias(self) -> None:
+        """Start the sigmoid near the data's mostly-black background (logit -2 ~ pixel 0.12).
+
+        The 1x1 output layer has only width + 1 parameters per pixel; from a grey 0.5 start,
+        Adam's small steps take so long to darken the background that the discriminator wins
+        first and the GAN never learns (we saw d_loss -> 0.0003 with grey noise as samples)."""
+        nn.init.constant_(self.net[-2].bias, self.out_bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
