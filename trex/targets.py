@@ -7,6 +7,7 @@ where bad targets fail, before any sampling.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +20,7 @@ class TargetError(ValueError):
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(ABC):
     """Base class. Subclasses define `labels`, `statistic`, `observed` and `ideal`."""
 
     sigmas: tuple[float, ...] | None = field(default=None, kw_only=True)  # per-statistic σ (None: posterior's σ)
@@ -49,15 +50,17 @@ class Target:
             raise TargetError(f"{self} is not bound to a classifier yet: call target.bind(classes)")
         return self.columns
 
+    @abstractmethod
     def statistic(self, probs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The statistic u (B, m) of class probabilities (B, K)."""
 
+    @abstractmethod
     def observed(self, probs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Its observed value u* (m,)."""
 
+    @abstractmethod
     def ideal(self) -> torch.Tensor:
         """The confidence vector (K,) a perfect sample would have; used to measure distance to the target."""
-        raise NotImplementedError
 
     def distance(self, probs: torch.Tensor) -> torch.Tensor:
         """Largest absolute gap between a sample's confidences and the ideal vector, (B,)."""
