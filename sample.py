@@ -53,8 +53,7 @@ def load_models(cfg: DictConfig, device: torch.device):
     from lightning_modules.loading import load_generator
 
     classifier, classes = load_classifier(resolve_checkpoint(cfg.classifier, cfg.paths.zoo_dir), device)
-    ck = torch.load(resolve_checkpoint(cfg.classifier, cfg.paths.zoo_dir), map_location="cpu", weights_only=False)
-    trained_on = ck.get("hyper_parameters", {}).get("dataset")
+    trained_on = classifier.trained_on
     if trained_on and trained_on != cfg.data.dataset:
         raise ValueError(f"the classifier was trained on {trained_on!r} but data.dataset is {cfg.data.dataset!r}; "
                          f"set data.dataset={trained_on} or use a {cfg.data.dataset} classifier")

@@ -140,4 +140,5 @@ def load_classifier(path, map_location="cpu") -> tuple[torch.nn.Module, list[int
     net = build_network(hp["net"], len(hp["classes"]), **(hp.get("net_kwargs") or {}))
     state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
+    net.trained_on = hp.get("dataset")  # lets callers refuse a classifier from another dataset
     return net.eval(), list(hp["classes"])

@@ -35,23 +35,18 @@ class VAEModule(pl.LightningModule):
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / b
         return bce + kl, bce, kl
 
-    def training_step(self, batch, batch_idx):
+    def _step(self, batch, stage: str):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         loss, bce, kl = self._loss(x)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/elbo", -loss)
-        self.log("train/bce", bce)
-        self.log("train/kl", kl)
+        self.log(f"{stage}/loss", loss, prog_bar=True)
+        self.log_dict({f"{stage}/elbo": -loss, f"{stage}/bce": bce, f"{stage}/kl": kl})
         return loss
 
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
     def validation_step(self, batch, batch_idx):
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        loss, bce, kl = self._loss(x)
-        self.log("val/loss", loss, prog_bar=True)
-        self.log("val/elbo", -loss)
-        self.log("val/bce", bce)
-        self.log("val/kl", kl)
-        return loss
+        return self._step(batch, "val")
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

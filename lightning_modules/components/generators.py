@@ -4,6 +4,7 @@ A generator maps latents z (B, latent_dim) to images (B, 1, 28, 28) in [0, 1] an
 carries a `latent_dim` attribute; that is all the sampler (`trex`) relies on.
 """
 import copy
+import math
 
 import torch
 from torch import nn
@@ -17,9 +18,7 @@ class MLPDecoder(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
-        n_pixels = 1
-        for s in self.image_shape:
-            n_pixels *= s
+        n_pixels = math.prod(self.image_shape)
         self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_pixels))
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
@@ -37,9 +36,7 @@ class MLPVAE(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
-        n_pixels = 1
-        for s in self.image_shape:
-            n_pixels *= s
+        n_pixels = math.prod(self.image_shape)
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(n_pixels, hidden), nn.ReLU())
         self.fc_mu = nn.Linear(hidden, latent_dim)
         self.fc_logvar = nn.Linear(hidden, latent_dim)
