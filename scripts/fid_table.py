@@ -18,6 +18,7 @@ def rows(index: dict):
             continue
         fid = e.get("fid") or {}
         kind = name.split("_")[0] + ("_without" if "without" in name else "")
+        kind = kind if name in ("gan", "vae") or "without" in name else "none"  # the paper has no novel-GAN FID
         paper = PAPER.get(e["dataset"], {}).get(kind, "-")
         excl = e["data"].get("exclude") or []
         shares = fid.get("class_shares", {})
@@ -28,6 +29,24 @@ def rows(index: dict):
                "left_out_share": f"{left_out:.4f}" if left_out is not None else "-",
                "outside_training": fid.get("share_outside_training_classes", "-"),
                "epochs": e["epochs"], "minutes": round(e["wall_time_s"] / 60, 1)}
+
+
+def pairs(index: dict) -> list[str]:
+    """Each GAN beside the VAE trained on the same data: the paper's ordering says GAN < VAE."""
+    m = index["models"]
+    out = []
+    for name in m:
+        if not name.startswith("gan") or name == "gan_novel":
+            continue
+        twin = "vae" + name[3:]
+        if twin not in m:
+            continue
+        g, v = ((m[n].get("fid") or {}).get("fid_classifier") for n in (name, twin))
+        if g is not None and v is not None:
+            out.append(f"| {name} | {twin} | {g:.1f} | {v:.1f} | {'yes' if g < v else 'NO'} |")
+    if not out:
+        return []
+    return ["| GAN | VAE | GAN FID | VAE FID | GAN better |", "|---|---|---|---|---|", *out]
 
 
 def main():
@@ -46,6 +65,10 @@ def main():
             "(fid_paper), only in ordering. left_out_share: share of 10,000 samples that the full-data "
             "classifier assigns to the class the generator never saw.")
     text = "\n".join(lines) + "\n\n" + note + "\n"
+    pair_lines = pairs(index)
+    if pair_lines:
+        wins = sum(line.endswith("yes |") for line in pair_lines[2:])
+        text += "\n" + "\n".join(pair_lines) + f"\n\nGAN better than its VAE in {wins} of {len(pair_lines) - 2} pairs.\n"
     print(text)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -60,3 +60,24 @@ def test_model_list_covers_the_paper():
     assert {"gan_novel", "classifier_novel", "ambivalent", "gan_without_9", "vae_without_0"} <= set(names)
     with pytest.raises(ValueError, match="unknown zoo models"):
         zoo.build("mnist", "quick", "/tmp/unused-zoo", only=["gan_without_11"], train_fn=FakeTrainer())
+
+
+def test_fid_table_pairs_and_left_out_share(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("fid_table", zoo.ROOT / "scripts" / "fid_table.py")
+    ft = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ft)
+
+    def entry(fid, exclude=None, shares=None):
+        return {"dataset": "mnist", "profile": "quick", "epochs": 1, "wall_time_s": 60,
+                "data": {"include": None, "exclude": exclude},
+                "fid": {"fid_classifier": fid, "class_shares": shares or {}}}
+    index = {"models": {"gan_without_3": entry(100.0, [3], {"3": 0.015, "4": 0.985}),
+                        "vae_without_3": entry(300.0, [3], {"3": 0.05, "4": 0.95}),
+                        "gan": entry(400.0), "vae": entry(200.0)}}
+    rows = {r["model"]: r for r in ft.rows(index)}
+    assert rows["gan_without_3"]["left_out_share"] == "0.0150"
+    assert rows["gan"]["left_out_share"] == "-"
+    lines = ft.pairs(index)
+    assert "| gan_without_3 | vae_without_3 | 100.0 | 300.0 | yes |" in lines
+    assert "| gan | vae | 400.0 | 200.0 | NO |" in lines
