@@ -58,10 +58,12 @@ def main():
     ap.add_argument("--generator", default="zoo/quick/mnist/vae.ckpt")
     ap.add_argument("--target", default="ambiguous:1,7")
     ap.add_argument("--sigma", type=float, default=0.05)
-    ap.add_argument("--nuts-warmup", type=int, default=500)
-    ap.add_argument("--nuts-samples", type=int, default=500)
+    ap.add_argument("--nuts-warmup", type=int, default=300)
+    ap.add_argument("--nuts-samples", type=int, default=300)
     ap.add_argument("--chains", type=int, default=64)
-    ap.add_argument("--warmup", type=int, default=400)
+    ap.add_argument("--warmup", type=int, default=300, help="warm-up steps of our samplers")
+    ap.add_argument("--short-warmup", type=int, default=150,
+                    help="also run HMC with this shorter warm-up (64 chains pool their adaptation); 0: skip")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,rwm")
@@ -84,6 +86,10 @@ def main():
     if "hmc" not in skip:
         rows.append(run_one("trex HMC (batched)", post, trex.samplers.HMC(), a.chains, a.warmup, a.samples, a.seed))
         print(table(rows[-1:]), flush=True)
+        if a.short_warmup:
+            rows.append(run_one("trex HMC (batched, short warm-up)", post, trex.samplers.HMC(), a.chains,
+                                a.short_warmup, a.samples, a.seed))
+            print(table(rows[-1:]), flush=True)
     if "rwm" not in skip:
         rows.append(run_one("trex RWM (batched)", post, trex.samplers.RWM(), a.chains, a.warmup, a.samples * 4,
                             a.seed, thin=1))

@@ -49,6 +49,23 @@ def pairs(index: dict) -> list[str]:
     return ["| GAN | VAE | GAN FID | VAE FID | GAN better |", "|---|---|---|---|---|", *out]
 
 
+def timing(index: dict) -> list[str]:
+    """Minutes per model kind (median, so a run that was paused or resumed does not skew it) and the
+    whole zoo as count x median: the 'time one model of each kind and sum' estimate."""
+    kinds = {}
+    for name, e in index["models"].items():
+        kind = name.split("_without")[0]
+        kinds.setdefault(kind, []).append(e["wall_time_s"] / 60)
+    lines = ["| kind | models | median minutes | minutes in all |", "|---|---|---|---|"]
+    total = 0.0
+    for kind, ts in kinds.items():
+        med = sorted(ts)[len(ts) // 2]
+        total += med * len(ts)
+        lines.append(f"| {kind} | {len(ts)} | {med:.1f} | {med * len(ts):.1f} |")
+    lines.append(f"| **all** | {sum(map(len, kinds.values()))} | | **{total:.0f}** ({total / 60:.2f} h) |")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("index")
@@ -69,6 +86,7 @@ def main():
     if pair_lines:
         wins = sum(line.endswith("yes |") for line in pair_lines[2:])
         text += "\n" + "\n".join(pair_lines) + f"\n\nGAN better than its VAE in {wins} of {len(pair_lines) - 2} pairs.\n"
+    text += "\n" + "\n".join(timing(index)) + "\n"
     print(text)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
