@@ -1,7 +1,7 @@
 """Table 8 from a zoo index: FID of each generator, ours beside the paper's, plus the share of
 the left-out (or never-seen) classes among 10,000 generated images.
 
-    python scripts/fid_table.py zoo/quick/mnist/index.json [--out results/fid_mnist_quick.md]
+    python scripts/fid_table.py zoo/quick/mnist/index.json [--out docs/results/fid_mnist_quick.md]
 """
 import argparse
 import json
