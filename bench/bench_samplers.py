@@ -5,8 +5,8 @@
 Same posterior (trained MNIST VAE + classifier, σ = 0.05), same machine, one run. Prints a
 markdown table and writes it to bench/results/. ESS is ArviZ's bulk ESS, the minimum over the
 latent dimensions, pooled over chains (ess_bulk_min) and per chain then summed (ess_chain_sum, the
-way a single NUTS chain is judged); 'within' is the share of kept samples whose confidences all lie within that
-distance of the target's ideal vector.
+way a single NUTS chain is judged); 'within' is the share of kept samples whose confidences all
+lie within that distance of the target's ideal vector.
 """
 import argparse
 import json
