@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_modules.components.generators import DCGANDiscriminator, DCGANGenerator, dcgan_init_, sampling_copy
+from lightning_modules.components.generators import DCGANDiscriminator, DCGANGenerator, sampling_copy
 from lightning_modules.grids import decode_in_eval, fixed_latents, log_sample_grid, should_log_grid
 
 
@@ -26,9 +26,8 @@ class GANModule(pl.LightningModule):
         # Two optimizers stepped by hand. Note: Lightning counts every optimizer.step() in
         # trainer.global_step, so one batch advances global_step by 2 (matters for max_steps).
         self.automatic_optimization = False
-        self.gen = dcgan_init_(DCGANGenerator(latent_dim=latent_dim, width=width))
-        self.gen.reset_output_bias()
-        self.disc = dcgan_init_(DCGANDiscriminator(width=width))
+        self.gen = DCGANGenerator(latent_dim=latent_dim, width=width)
+        self.disc = DCGANDiscriminator(width=width)
         self.register_buffer("grid_z", fixed_latents(grid_n, latent_dim, seed))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

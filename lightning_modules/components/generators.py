@@ -64,7 +64,6 @@ class DCGANGenerator(nn.Module):
                  out_bias: float = -2.0):
         super().__init__()
         self.latent_dim = latent_dim
-        self.out_bias = out_bias
         self.out_size = out_size
         w = width
 
@@ -79,14 +78,12 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(w, out_channels, 1),
             nn.Sigmoid(),
         )
-
-    def reset_output_bias(self) -> None:
-        """Start the sigmoid near the data's mostly-black background (logit -2 ~ pixel 0.12).
-
-        The 1x1 output layer has only width + 1 parameters per pixel; from a grey 0.5 start,
-        Adam's small steps take so long to darken the background that the discriminator wins
-        first and the GAN never learns (we saw d_loss -> 0.0003 with grey noise as samples)."""
-        nn.init.constant_(self.net[-2].bias, self.out_bias)
+        dcgan_init_(self)
+        # The output starts near the mostly-black background (logit -2 ~ pixel 0.12), not grey 0.5:
+        # the 1x1 output layer has only width + 1 parameters per pixel, and from grey Adam darkens
+        # the background so slowly that the discriminator wins first and the GAN never learns
+        # (we saw d_loss -> 0.0003 with grey noise as samples).
+        nn.init.constant_(self.net[-2].bias, out_bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
@@ -108,6 +105,7 @@ class DCGANDiscriminator(nn.Module):
             nn.Conv2d(2 * w, 4 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2, True),  # 4x4
             nn.Conv2d(4 * w, 1, 4, 1, 0),  # 1x1
         )
+        dcgan_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (self.pad,) * 4)
