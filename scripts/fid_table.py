@@ -12,50 +12,48 @@ PAPER = {"mnist": {"gan": 11.83, "vae": 72.33, "gan_without": "11.6-13.6", "vae_
          "fashion": {"gan": 29.44, "vae": 87.89, "gan_without": "27.7-31.2", "vae_without": "81-92"}}
 
 
+def family(name: str) -> str:
+    """gan_without_3 -> gan; the other zoo names are their own family."""
+    return name.split("_without")[0]
+
+
 def rows(index: dict):
     for name, e in index["models"].items():
-        if not (name.startswith(("gan", "vae"))):
+        if not name.startswith(("gan", "vae")):
             continue
         fid = e.get("fid") or {}
-        kind = name.split("_")[0] + ("_without" if "without" in name else "")
-        kind = kind if name in ("gan", "vae") or "without" in name else "none"  # the paper has no novel-GAN FID
-        paper = PAPER.get(e["dataset"], {}).get(kind, "-")
-        excl = e["data"].get("exclude") or []
-        shares = fid.get("class_shares", {})
-        left_out = sum(v for c, v in shares.items() if int(c) in excl) if excl else None
+        paper_key = family(name) + ("_without" if "without" in name else "")  # gan_novel: not in the paper
+        saw_every_class = not (e["data"].get("include") or e["data"].get("exclude"))
+        unseen = fid.get("share_outside_training_classes")  # computed by lightning_modules.evaluate
         yield {"model": name, "dataset": e["dataset"], "profile": e["profile"],
                "fid_ours": round(fid["fid_classifier"], 2) if "fid_classifier" in fid else "-",
-               "fid_inception": fid.get("fid_inception") or "-", "fid_paper": paper,
-               "left_out_share": f"{left_out:.4f}" if left_out is not None else "-",
-               "outside_training": fid.get("share_outside_training_classes", "-"),
+               "fid_inception": fid.get("fid_inception") or "-",
+               "fid_paper": PAPER.get(e["dataset"], {}).get(paper_key, "-"),
+               "left_out_share": "-" if saw_every_class or unseen is None else f"{unseen:.4f}",
                "epochs": e["epochs"], "minutes": round(e["wall_time_s"] / 60, 1)}
 
 
-def pairs(index: dict) -> list[str]:
-    """Each GAN beside the VAE trained on the same data: the paper's ordering says GAN < VAE."""
+def fid_pairs(index: dict) -> list[tuple[str, str, float, float]]:
+    """(GAN, VAE, GAN FID, VAE FID) for each GAN whose VAE twin (same data) has an FID too."""
     m = index["models"]
-    out = []
-    for name in m:
-        if not name.startswith("gan") or name == "gan_novel":
-            continue
-        twin = "vae" + name[3:]
-        if twin not in m:
-            continue
-        g, v = ((m[n].get("fid") or {}).get("fid_classifier") for n in (name, twin))
-        if g is not None and v is not None:
-            out.append(f"| {name} | {twin} | {g:.1f} | {v:.1f} | {'yes' if g < v else 'NO'} |")
-    if not out:
-        return []
-    return ["| GAN | VAE | GAN FID | VAE FID | GAN better |", "|---|---|---|---|---|", *out]
+    fid = {n: (e.get("fid") or {}).get("fid_classifier") for n, e in m.items()}
+    return [(n, "vae" + n[3:], fid[n], fid["vae" + n[3:]]) for n in m
+            if n.startswith("gan") and fid[n] is not None and fid.get("vae" + n[3:]) is not None]
+
+
+def pairs(index: dict) -> list[str]:
+    """The pairs as a markdown table: the paper's ordering says GAN < VAE."""
+    out = [f"| {g} | {v} | {fg:.1f} | {fv:.1f} | {'yes' if fg < fv else 'NO'} |"
+           for g, v, fg, fv in fid_pairs(index)]
+    return ["| GAN | VAE | GAN FID | VAE FID | GAN better |", "|---|---|---|---|---|", *out] if out else []
 
 
 def timing(index: dict) -> list[str]:
-    """Minutes per model kind (median, so a run that was paused or resumed does not skew it) and the
-    whole zoo as count x median: the 'time one model of each kind and sum' estimate."""
+    """Minutes per model family (median, so a run that was paused or resumed does not skew it) and
+    the whole zoo as count x median: the 'time one model of each kind and sum' estimate."""
     kinds = {}
     for name, e in index["models"].items():
-        kind = name.split("_without")[0]
-        kinds.setdefault(kind, []).append(e["wall_time_s"] / 60)
+        kinds.setdefault(family(name), []).append(e["wall_time_s"] / 60)
     lines = ["| kind | models | median minutes | minutes in all |", "|---|---|---|---|"]
     total = 0.0
     for kind, ts in kinds.items():
@@ -74,18 +72,19 @@ def main():
     index = json.loads(Path(a.index).read_text())
     table = list(rows(index))
     cols = ["model", "dataset", "profile", "fid_ours", "fid_inception", "fid_paper", "left_out_share",
-            "outside_training", "epochs", "minutes"]
+            "epochs", "minutes"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in table]
     note = ("fid_ours: Fréchet distance of the full-data classifier's penultimate features (128-d), 10,000 "
             "test images vs 10,000 samples; not comparable in scale with the paper's Inception FID "
             "(fid_paper), only in ordering. left_out_share: share of 10,000 samples that the full-data "
-            "classifier assigns to the class the generator never saw.")
+            "classifier assigns to classes the generator never saw (the left-out class, or the novel "
+            "GAN's complement).")
     text = "\n".join(lines) + "\n\n" + note + "\n"
-    pair_lines = pairs(index)
-    if pair_lines:
-        wins = sum(line.endswith("yes |") for line in pair_lines[2:])
-        text += "\n" + "\n".join(pair_lines) + f"\n\nGAN better than its VAE in {wins} of {len(pair_lines) - 2} pairs.\n"
+    found = fid_pairs(index)
+    if found:
+        wins = sum(fg < fv for _, _, fg, fv in found)
+        text += "\n" + "\n".join(pairs(index)) + f"\n\nGAN better than its VAE in {wins} of {len(found)} pairs.\n"
     text += "\n" + "\n".join(timing(index)) + "\n"
     print(text)
     if a.out:

@@ -69,9 +69,11 @@ def test_fid_table_pairs_and_left_out_share(tmp_path):
     spec.loader.exec_module(ft)
 
     def entry(fid, exclude=None, shares=None):
+        shares = shares or {}
+        unseen = sum(v for c, v in shares.items() if int(c) in (exclude or []))  # as evaluate.py reports it
         return {"dataset": "mnist", "profile": "quick", "epochs": 1, "wall_time_s": 60,
                 "data": {"include": None, "exclude": exclude},
-                "fid": {"fid_classifier": fid, "class_shares": shares or {}}}
+                "fid": {"fid_classifier": fid, "class_shares": shares, "share_outside_training_classes": unseen}}
     index = {"models": {"gan_without_3": entry(100.0, [3], {"3": 0.015, "4": 0.985}),
                         "vae_without_3": entry(300.0, [3], {"3": 0.05, "4": 0.95}),
                         "gan": entry(400.0), "vae": entry(200.0)}}
