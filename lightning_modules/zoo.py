@@ -1,14 +1,18 @@
 """The model zoo: every model one dataset's experiments need, trained once, found by name.
 
-    python -m lightning_modules.zoo --dataset mnist --profile quick [--only classifier,vae] [-- overrides...]
+    python -m lightning_modules.zoo --dataset mnist --profile quick [--only classifier,vae] [--retrain 'gan*']
+                                    [-- overrides...]
 
 Layout: <zoo>/<profile>/<dataset>/<name>.ckpt plus index.json; each model trains in its own fixed run
 folder (<zoo>/<profile>/<dataset>/runs/<name>), so an interrupted zoo resumes from the model's last
-checkpoint, and finished models are skipped.
+checkpoint, and finished models are skipped. `--retrain` trains finished models again; their run folder
+resumes from its last checkpoint, so after raising a profile's max_epochs only the extra epochs are trained
+(the index's wall time then adds both parts).
 """
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import shutil
 import subprocess
@@ -47,7 +51,7 @@ def train_subprocess(experiment: str, run_dir: Path, profile: str, overrides: li
 
 
 def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides=(), logger="wandb",
-          train_fn=train_subprocess) -> dict:
+          train_fn=train_subprocess, retrain=()) -> dict:
     folder = zoo_dir(root, profile, dataset)
     folder.mkdir(parents=True, exist_ok=True)
     index = load_index(folder)
@@ -60,13 +64,16 @@ def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides
     for name in wanted:
         ckpt = folder / f"{name}.ckpt"
         entry = index["models"].get(name)
-        if entry and ckpt.exists():
+        again = any(fnmatch.fnmatchcase(name, pattern) for pattern in retrain)
+        if entry and ckpt.exists() and not again:
             print(f"[zoo] {name}: done, skipping ({ckpt})", flush=True)
             continue
         run_dir = folder / "runs" / name
         extra = [f"logger={logger}", *overrides]
         if not name.startswith(("classifier", "ambivalent")):
             extra.append(f"fid_classifier={clf}" if clf.exists() else "fid=false")
+        # a resumed run continues the indexed one, so its time so far counts too
+        earlier = entry["wall_time_s"] if entry and (run_dir / "checkpoints" / "last.ckpt").exists() else 0.0
         start = time.time()
         rc = train_fn(names[name], run_dir, profile, extra)
         if rc != 0:
@@ -78,7 +85,7 @@ def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides
             "name": name, "experiment": names[name], "dataset": dataset, "profile": profile,
             "data": {k: metrics["data"].get(k) for k in ("include", "exclude")}, "model": metrics["model"],
             "checkpoint": str(ckpt), "run_dir": str(run_dir), "metrics": metrics["metrics"],
-            "fid": metrics.get("fid"), "epochs": metrics["epochs"], "wall_time_s": round(time.time() - start, 1),
+            "fid": metrics.get("fid"), "epochs": metrics["epochs"], "wall_time_s": round(earlier + time.time() - start, 1),
             "code_version": code_version()}
         write_json(folder / "index.json", index)  # after every model: an interruption loses nothing
         print(f"[zoo] {name}: trained in {index['models'][name]['wall_time_s']} s -> {ckpt}", flush=True)
@@ -91,6 +98,7 @@ def main(argv=None):
     ap.add_argument("--profile", default="quick", choices=["quick", "paper"])
     ap.add_argument("--root", default="zoo")
     ap.add_argument("--only", default=None, help="comma-separated zoo names, e.g. classifier,vae")
+    ap.add_argument("--retrain", default="", help="comma-separated names or patterns to train again, e.g. 'gan*'")
     ap.add_argument("--logger", default="wandb", choices=["wandb", "csv"])
     ap.add_argument("--list", action="store_true", help="print the model names and exit")
     ap.add_argument("overrides", nargs="*", help="extra train.py overrides, e.g. trainer.max_epochs=1")
@@ -100,7 +108,7 @@ def main(argv=None):
         return
     only = a.only.split(",") if a.only else None
     try:
-        build(a.dataset, a.profile, a.root, only, a.overrides, a.logger)
+        build(a.dataset, a.profile, a.root, only, a.overrides, a.logger, retrain=[r for r in a.retrain.split(",") if r])
     except (ValueError, RuntimeError) as e:
         sys.exit(f"error: {e}")
 

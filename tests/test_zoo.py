@@ -86,3 +86,18 @@ def test_fid_table_pairs_and_left_out_share(tmp_path):
     timing = ft.timing(index)  # every entry took 1 minute: 4 models, 4 minutes
     assert "| gan | 2 | 1.0 | 2.0 |" in timing
     assert timing[-1].startswith("| **all** | 4 |") and "**4**" in timing[-1]
+
+
+def test_retrain_pattern_trains_finished_models_again_and_adds_their_time(tmp_path):
+    zoo.build("mnist", "quick", tmp_path, only=["classifier", "gan", "gan_without_3"], train_fn=FakeTrainer())
+    folder = tmp_path / "quick" / "mnist"
+    (folder / "runs" / "gan" / "checkpoints" / "last.ckpt").write_bytes(b"resumable")
+    index = json.loads((folder / "index.json").read_text())
+    index["models"]["gan"]["wall_time_s"] = 1000.0
+    (folder / "index.json").write_text(json.dumps(index))
+    again = FakeTrainer()
+    index = zoo.build("mnist", "quick", tmp_path, only=["classifier", "gan", "gan_without_3"],
+                      train_fn=again, retrain=["gan*"])
+    assert [c[0] for c in again.calls] == ["mnist/gan", "mnist/gan_without_3"]
+    assert index["models"]["gan"]["wall_time_s"] >= 1000.0  # resumed: the earlier part counts
+    assert index["models"]["gan_without_3"]["wall_time_s"] < 1000.0  # no last.ckpt: a fresh run
