@@ -34,6 +34,12 @@ def generator_report(model, datamodule, fid_classifier: str | None, out: Path, l
     report["class_shares"] = shares
     trained = set(datamodule.classes)
     report["share_outside_training_classes"] = round(sum(v for c, v in shares.items() if c not in trained), 5)
+    # the floor for that share: real held-out images of the training classes that the classifier
+    # itself puts outside them (a perfect generator of the training data still scores this)
+    with torch.no_grad():
+        pred = torch.cat([classifier(x).argmax(-1) for x in real.split(1000)])
+    outside = torch.tensor([int(classes[k]) not in trained for k in pred.tolist()])
+    report["real_share_outside_training_classes"] = round(float(outside.float().mean()), 5)
     if logger is not None and hasattr(logger, "log_metrics"):
         logger.log_metrics({"fid/classifier_features": report["fid_classifier"],
                             "gen/share_outside_training_classes": report["share_outside_training_classes"]})

@@ -17,6 +17,16 @@ def family(name: str) -> str:
     return name.split("_without")[0]
 
 
+def real_floor(index: dict, name: str):
+    """Real held-out images of the model's training classes that the classifier puts outside them.
+    It depends on the data, not the generator, so a GAN and its VAE twin share it."""
+    for n in (name, "vae" + name[3:], "gan" + name[3:]):
+        v = ((index["models"].get(n) or {}).get("fid") or {}).get("real_share_outside_training_classes")
+        if v is not None:
+            return v
+    return None
+
+
 def rows(index: dict):
     for name, e in index["models"].items():
         if not name.startswith(("gan", "vae")):
@@ -30,6 +40,8 @@ def rows(index: dict):
                "fid_inception": fid.get("fid_inception") or "-",
                "fid_paper": PAPER.get(e["dataset"], {}).get(paper_key, "-"),
                "left_out_share": "-" if saw_every_class or unseen is None else f"{unseen:.4f}",
+               "real_floor": "-" if saw_every_class or real_floor(index, name) is None
+               else f"{real_floor(index, name):.4f}",
                "epochs": e["epochs"], "minutes": round(e["wall_time_s"] / 60, 1)}
 
 
@@ -72,14 +84,15 @@ def main():
     index = json.loads(Path(a.index).read_text())
     table = list(rows(index))
     cols = ["model", "dataset", "profile", "fid_ours", "fid_inception", "fid_paper", "left_out_share",
-            "epochs", "minutes"]
+            "real_floor", "epochs", "minutes"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in table]
     note = ("fid_ours: Fréchet distance of the full-data classifier's penultimate features (128-d), 10,000 "
             "test images vs 10,000 samples; not comparable in scale with the paper's Inception FID "
             "(fid_paper), only in ordering. left_out_share: share of 10,000 samples that the full-data "
             "classifier assigns to classes the generator never saw (the left-out class, or the novel "
-            "GAN's complement).")
+            "GAN's complement). real_floor: the same share among real held-out images of the classes "
+            "the generator did see, i.e. what the classifier's own mistakes contribute.")
     text = "\n".join(lines) + "\n\n" + note + "\n"
     found = fid_pairs(index)
     if found:

@@ -244,3 +244,36 @@ def test_load_generator_round_trip(tmp_path, cls, kw):
     assert z.grad is not None and z.grad.abs().sum() > 0
     net = model.vae.decoder if cls is VAEModule else model.gen
     assert ref is not net and all(p.requires_grad for p in net.parameters())  # a copy; the module is untouched
+
+
+def test_generator_report_left_out_share_beside_its_real_floor(monkeypatch, tmp_path):
+    """Left-out share among generated images, and the same share among real held-out images
+    of the training classes (what the classifier alone contributes)."""
+    from types import SimpleNamespace
+
+    from lightning_modules import evaluate
+
+    class Bright(nn.Module):  # "3" for bright images, "4" otherwise
+        def forward(self, x):
+            bright = x.flatten(1).mean(1) > 0.5
+            return nn.functional.one_hot(torch.where(bright, 3, 4), 10).float() * 10
+
+    class Gen(nn.Module):
+        latent_dim = 1
+
+        def forward(self, z):  # a third of the images bright
+            return (z[:, :, None, None] > 0.43).float().expand(-1, 1, 4, 4)
+
+    classes = list(range(10))
+    monkeypatch.setattr(evaluate, "load_classifier", lambda path: (Bright(), classes))
+    monkeypatch.setattr(evaluate, "fid_report", lambda *a, **k: {"fid_classifier": 1.0})
+    real = torch.zeros(100, 1, 4, 4)
+    real[:10] = 1.0  # 10 % of the real images of class 4 look like a 3
+    dm = SimpleNamespace(setup=lambda stage: None, test_set=SimpleNamespace(tensors=[real]),
+                         classes=[4], dataset="blobs")
+    ck = tmp_path / "clf.ckpt"
+    ck.write_bytes(b"x")
+    rep = evaluate.generator_report(SimpleNamespace(generator=lambda: Gen()), dm, str(ck), tmp_path)
+    assert rep["real_share_outside_training_classes"] == 0.1
+    assert abs(rep["share_outside_training_classes"] - 0.334) < 0.02
+    assert rep["class_shares"][3] == rep["share_outside_training_classes"]

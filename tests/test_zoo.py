@@ -68,18 +68,22 @@ def test_fid_table_pairs_and_left_out_share(tmp_path):
     ft = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ft)
 
-    def entry(fid, exclude=None, shares=None):
+    def entry(fid, exclude=None, shares=None, floor=None):
         shares = shares or {}
         unseen = sum(v for c, v in shares.items() if int(c) in (exclude or []))  # as evaluate.py reports it
         return {"dataset": "mnist", "profile": "quick", "epochs": 1, "wall_time_s": 60,
                 "data": {"include": None, "exclude": exclude},
-                "fid": {"fid_classifier": fid, "class_shares": shares, "share_outside_training_classes": unseen}}
-    index = {"models": {"gan_without_3": entry(100.0, [3], {"3": 0.015, "4": 0.985}),
+                "fid": {"fid_classifier": fid, "class_shares": shares, "share_outside_training_classes": unseen,
+                        "real_share_outside_training_classes": floor}}
+    index = {"models": {"gan_without_3": entry(100.0, [3], {"3": 0.015, "4": 0.985}, floor=0.004),
                         "vae_without_3": entry(300.0, [3], {"3": 0.05, "4": 0.95}),
                         "gan": entry(400.0), "vae": entry(200.0)}}
     rows = {r["model"]: r for r in ft.rows(index)}
     assert rows["gan_without_3"]["left_out_share"] == "0.0150"
     assert rows["gan"]["left_out_share"] == "-"
+    # the real-image floor is a property of the data: the VAE twin shows the GAN's
+    assert rows["gan_without_3"]["real_floor"] == rows["vae_without_3"]["real_floor"] == "0.0040"
+    assert rows["gan"]["real_floor"] == "-"
     lines = ft.pairs(index)
     assert "| gan_without_3 | vae_without_3 | 100.0 | 300.0 | yes |" in lines
     assert "| gan | vae | 400.0 | 200.0 | NO |" in lines

@@ -6,6 +6,7 @@ max_b n_b batched leapfrog steps and chains that are done (or hit a bad point) f
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple, Optional
 
@@ -90,23 +91,46 @@ class HMC:
     acceptance. Per-chain tuning (False) is noisy, and since a step costs T / min_b eps_b
     batched gradients, one chain whose step size collapses (e.g. near a NaN region)
     makes every step expensive for all chains.
+
+    grad_dtype (e.g. torch.bfloat16) integrates the trajectory with gradients computed under
+    autocast, which on CPUs with bf16 units costs about half, and then judges the end point
+    with the exact (float32) log density. Leapfrog with any fixed vector field is reversible
+    and volume-preserving, so the Metropolis step keeps the exact posterior; a rougher
+    gradient only lowers acceptance. The state keeps the exact log density and the
+    approximate gradient (the field the trajectories follow).
     """
 
     name = "hmc"
 
     def __init__(self, step_size=0.1, trajectory_length=1.0, max_steps=64, jitter=True,
                  target_accept=0.8, adapt_mass=True, adapt_length=True,
-                 pool_step_size=True, max_energy_error=1000.0):
+                 pool_step_size=True, max_energy_error=1000.0, grad_dtype=None):
         self.step_size, self.trajectory_length = step_size, trajectory_length
         self.max_steps, self.jitter, self.target_accept = max_steps, jitter, target_accept
         self.adapt_mass, self.adapt_length = adapt_mass, adapt_length
         self.pool_step_size = pool_step_size
         self.max_energy_error = max_energy_error
+        if isinstance(grad_dtype, str):
+            grad_dtype = getattr(torch, grad_dtype)
+        self.grad_dtype = grad_dtype
+
+    def _precision(self, device):
+        if self.grad_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.grad_dtype)
+
+    def _exact(self, target, position, logdensity):
+        """The float32 log density where the approximate one is finite (bad points stay bad)."""
+        if self.grad_dtype is None:
+            return logdensity
+        exact, _ = evaluate(target, position, with_grad=False)
+        return torch.where(torch.isfinite(logdensity), exact, logdensity)
 
     def init(self, position: Tensor, target) -> State:
         position = position.detach()
-        logdensity, grad = evaluate(target, position)
-        return State(position, logdensity, grad)
+        with self._precision(position.device):
+            logdensity, grad = evaluate(target, position)
+        return State(position, self._exact(target, position, logdensity), grad)
 
     def init_params(self, num_chains, dim, device=None, dtype=None) -> HMCParams:
         kw = dict(device=device, dtype=dtype or torch.get_default_dtype())
@@ -121,7 +145,9 @@ class HMC:
         u = 1.0 - torch.rand((), **kw).item() if self.jitter else 1.0
         n = torch.ceil(params.trajectory_length * u / eps).clamp(1, self.max_steps).long()
         num = int(n.max())
-        q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, target, inv_mass, n)
+        with self._precision(q0.device):
+            q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, target, inv_mass, n)
+        ld1 = self._exact(target, q1, ld1)
 
         energy_error = (kinetic(p1, inv_mass) - ld1) - (kinetic(p0, inv_mass) - ld0)
         # `not <=` also catches NaN; a start at -inf gives energy_error -inf: always accept
@@ -133,7 +159,8 @@ class HMC:
         a = accepted[:, None]
         new = State(torch.where(a, q1, q0), torch.where(accepted, ld1, ld0),
                     torch.where(a, g1, g0))
-        info = HMCInfo(accept_prob, accepted, divergent, num, num, eps, n, energy_error,
+        evals = num + (self.grad_dtype is not None)
+        info = HMCInfo(accept_prob, accepted, divergent, num, evals, eps, n, energy_error,
                        q1, inv_mass * p1, n.to(eps) * eps)
         return new, info
 
