@@ -312,3 +312,27 @@ def test_hamiltorch_runs():
         CORR, init, num_warmup=100, num_samples=200, seed=0, progress=False)
     assert res.positions.shape == (2, 200, 2) and res.num_grad_evals > 0
     assert torch.isfinite(res.logdensity).all()
+
+
+class RoughUnderAutocast(LinearGaussianPosterior):
+    """Exact in full precision; under autocast both the gradient and the log density are wrong
+    (as a low-precision pass would make them, only more so). HMC(grad_dtype=...) may follow the
+    rough gradient but must accept with the exact log density: a 1.5x too steep density would
+    shrink the variances by a third."""
+
+    def logdensity_and_grad(self, z):
+        ld, grad = super().logdensity_and_grad(z)
+        if torch.is_autocast_enabled("cpu"):
+            return 1.5 * ld, 1.2 * grad + 0.3 * torch.sin(3 * z)
+        return ld, grad
+
+
+def test_hmc_low_precision_gradients_keep_the_exact_posterior():
+    target = RoughUnderAutocast()
+    kernel = HMC(grad_dtype="bfloat16")
+    x, params, state, _, infos = run_chains(kernel, target)
+    assert_moments(x, target.mean, torch.diagonal(target.cov))
+    # the state's log density is the exact one, and each step paid one extra exact evaluation
+    assert torch.allclose(state.logdensity, target.logdensity(state.position))
+    assert infos[-1].num_evals == infos[-1].num_grad_evals + 1
+    assert 0.3 < torch.stack([i.accept_prob for i in infos]).mean() < 0.95
