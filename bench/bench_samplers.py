@@ -62,8 +62,10 @@ def main():
     ap.add_argument("--nuts-samples", type=int, default=300)
     ap.add_argument("--chains", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=300, help="warm-up steps of our samplers")
-    ap.add_argument("--short-warmup", type=int, default=150,
+    ap.add_argument("--short-warmup", type=int, default=0,
                     help="also run HMC with this shorter warm-up (64 chains pool their adaptation); 0: skip")
+    ap.add_argument("--many", default="256:100:50:bfloat16",
+                    help="chains:warmup:samples:grad_dtype of an HMC row with many short chains ('' skips it)")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,rwm")
@@ -89,6 +91,12 @@ def main():
         if a.short_warmup:
             rows.append(run_one("trex HMC (batched, short warm-up)", post, trex.samplers.HMC(), a.chains,
                                 a.short_warmup, a.samples, a.seed))
+            print(table(rows[-1:]), flush=True)
+        if a.many:
+            chains, warmup, samples, dtype = a.many.split(":")
+            kernel = trex.samplers.HMC(grad_dtype=None if dtype in ("", "float32") else dtype)
+            label = f"trex HMC ({chains} short chains{', ' + dtype + ' gradients' if kernel.grad_dtype else ''})"
+            rows.append(run_one(label, post, kernel, int(chains), int(warmup), int(samples), a.seed))
             print(table(rows[-1:]), flush=True)
     if "rwm" not in skip:
         rows.append(run_one("trex RWM (batched)", post, trex.samplers.RWM(), a.chains, a.warmup, a.samples * 4,

@@ -83,3 +83,14 @@ def test_bad_targets_fail_before_sampling():
         linear_posterior("class:7")
     with pytest.raises(ValueError, match="sigma must be positive"):
         linear_posterior("class:1", sigma=0.0)
+
+
+def test_big_batches_split_into_chunks_give_the_same_values():
+    post, _ = linear_posterior("ambiguous:1,2")
+    assert post.chunk_size == 64  # "auto" on a CPU
+    z = torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    whole = post.logdensity_and_grad(z)
+    post.chunk_size = 3  # 3 + 3 + 1 chains
+    parts = post.logdensity_and_grad(z)
+    assert torch.allclose(whole[0], parts[0]) and torch.allclose(whole[1], parts[1])
+    assert torch.allclose(post.logdensity(z), whole[0])

@@ -18,12 +18,13 @@ class RelaxedPosterior:
     the target is bound to them here, so a bad target fails before anything is sampled.
     `sigma_factor` multiplies every σ; annealing schedules lower it to 1 during warm-up.
     `chunk_size` splits big batches of chains: on a CPU, 256 chains in one pass cost ~1.5x more per
-    chain than four passes of 64 (the activations stop fitting in cache).
+    chain than four passes of 64 (the activations stop fitting in cache). "auto": 64 on a CPU,
+    no split on an accelerator, which wants the biggest batch it can get.
     """
 
     def __init__(self, distribution, classifier: nn.Module, target: Target | str, sigma: float = 0.05,
                  classes=None, output: str = "logits", num_classes: int | None = None,
-                 chunk_size: int | None = 64):
+                 chunk_size: int | None | str = "auto"):
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if sigma <= 0:
@@ -40,6 +41,8 @@ class RelaxedPosterior:
         self.output = output
         self.sigma = float(sigma)
         self.sigma_factor = 1.0
+        if chunk_size == "auto":
+            chunk_size = 64 if torch.device(getattr(distribution, "device", "cpu")).type == "cpu" else None
         self.chunk_size = chunk_size
 
     @property
