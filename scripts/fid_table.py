@@ -54,10 +54,21 @@ def fid_pairs(index: dict) -> list[tuple[str, str, float, float]]:
 
 
 def pairs(index: dict) -> list[str]:
-    """The pairs as a markdown table: the paper's ordering says GAN < VAE."""
-    out = [f"| {g} | {v} | {fg:.1f} | {fv:.1f} | {'yes' if fg < fv else 'NO'} |"
+    """The pairs as a markdown table: the paper's ordering says GAN < VAE; left-out shares beside the floor."""
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.2f} %"
+
+    def left_out(name):  # only models that missed some class have one
+        if family(name) == name:
+            return None
+        return (index["models"][name].get("fid") or {}).get("share_outside_training_classes")
+
+    out = [f"| {g} | {v} | {fg:.1f} | {fv:.1f} | {'yes' if fg < fv else 'NO'} | {pct(left_out(g))} | "
+           f"{pct(left_out(v))} | {pct(real_floor(index, g) if left_out(g) is not None else None)} |"
            for g, v, fg, fv in fid_pairs(index)]
-    return ["| GAN | VAE | GAN FID | VAE FID | GAN better |", "|---|---|---|---|---|", *out] if out else []
+    head = ["| GAN | VAE | GAN FID | VAE FID | GAN better | GAN left-out share | VAE left-out share | real floor |",
+            "|---|---|---|---|---|---|---|---|"]
+    return head + out if out else []
 
 
 def timing(index: dict) -> list[str]:

@@ -85,8 +85,8 @@ def test_fid_table_pairs_and_left_out_share(tmp_path):
     assert rows["gan_without_3"]["real_floor"] == rows["vae_without_3"]["real_floor"] == "0.0040"
     assert rows["gan"]["real_floor"] == "-"
     lines = ft.pairs(index)
-    assert "| gan_without_3 | vae_without_3 | 100.0 | 300.0 | yes |" in lines
-    assert "| gan | vae | 400.0 | 200.0 | NO |" in lines
+    assert "| gan_without_3 | vae_without_3 | 100.0 | 300.0 | yes | 1.50 % | 5.00 % | 0.40 % |" in lines
+    assert "| gan | vae | 400.0 | 200.0 | NO | - | - | - |" in lines
     timing = ft.timing(index)  # every entry took 1 minute: 4 models, 4 minutes
     assert "| gan | 2 | 1.0 | 2.0 |" in timing
     assert timing[-1].startswith("| **all** | 4 |") and "**4**" in timing[-1]
