@@ -93,7 +93,7 @@ class HMC:
     makes every step expensive for all chains.
 
     grad_dtype (e.g. torch.bfloat16) integrates the trajectory with gradients computed under
-    autocast, which on CPUs with bf16 units costs about half, and then judges the end point
+    autocast, which on CPUs with bf16 units costs about 0.6x as much, and then judges the end point
     with the exact (float32) log density. Leapfrog with any fixed vector field is reversible
     and volume-preserving, so the Metropolis step keeps the exact posterior; a rougher
     gradient only lowers acceptance. The state keeps the exact log density and the
