@@ -9,12 +9,17 @@ from lightning_modules.classifier import load_classifier
 from lightning_modules.fid import fid_report, generate
 
 
+def label_shares(classifier, images, classes) -> dict:
+    """Share of `images` the classifier assigns to each original label."""
+    with torch.no_grad():
+        pred = torch.cat([classifier(x).argmax(-1) for x in images.split(1000)])
+    counts = torch.bincount(pred, minlength=len(classes)).float() / len(images)
+    return {int(c): round(float(v), 5) for c, v in zip(classes, counts)}
+
+
 def class_shares(generator, classifier, classes, n: int = 10_000, seed: int = 1) -> dict:
     """Share of n generated images the classifier assigns to each original label."""
-    with torch.no_grad():
-        pred = torch.cat([classifier(x).argmax(-1) for x in generate(generator, n, seed=seed).split(1000)])
-    counts = torch.bincount(pred, minlength=len(classes)).float() / n
-    return {int(c): round(float(v), 5) for c, v in zip(classes, counts)}
+    return label_shares(classifier, generate(generator, n, seed=seed), classes)
 
 
 def generator_report(model, datamodule, fid_classifier: str | None, out: Path, logger=None) -> dict:
@@ -33,14 +38,17 @@ def generator_report(model, datamodule, fid_classifier: str | None, out: Path, l
     shares = class_shares(gen, classifier, classes)
     report["class_shares"] = shares
     trained = set(datamodule.classes)
-    report["share_outside_training_classes"] = round(sum(v for c, v in shares.items() if c not in trained), 5)
-    # the floor for that share: real held-out images of the training classes that the classifier
-    # itself puts outside them (a perfect generator of the training data still scores this)
-    with torch.no_grad():
-        pred = torch.cat([classifier(x).argmax(-1) for x in real.split(1000)])
-    outside = torch.tensor([int(classes[k]) not in trained for k in pred.tolist()])
-    report["real_share_outside_training_classes"] = round(float(outside.float().mean()), 5)
+
+    def outside(shares):
+        return round(sum(v for c, v in shares.items() if c not in trained), 5)
+
+    report["share_outside_training_classes"] = outside(shares)
+    # its floor: real held-out images of the training classes that the classifier itself puts
+    # outside them (a perfect generator of the training data scores this too)
+    report["real_share_outside_training_classes"] = outside(label_shares(classifier, real, classes))
     if logger is not None and hasattr(logger, "log_metrics"):
         logger.log_metrics({"fid/classifier_features": report["fid_classifier"],
-                            "gen/share_outside_training_classes": report["share_outside_training_classes"]})
+                            "gen/share_outside_training_classes": report["share_outside_training_classes"],
+                            "gen/real_share_outside_training_classes":
+                                report["real_share_outside_training_classes"]})
     return report
