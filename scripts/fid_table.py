@@ -27,21 +27,33 @@ def real_floor(index: dict, name: str):
     return None
 
 
+def left_out(index: dict, name: str):
+    """(share of samples in classes the model never saw, its real floor); (None, None) for a model
+    that saw every class. The share is computed by lightning_modules.evaluate."""
+    e = index["models"][name]
+    if not (e["data"].get("include") or e["data"].get("exclude")):
+        return None, None
+    return (e.get("fid") or {}).get("share_outside_training_classes"), real_floor(index, name)
+
+
+def fmt(v, percent=False) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.2f} %" if percent else f"{v:.4f}"
+
+
 def rows(index: dict):
     for name, e in index["models"].items():
         if not name.startswith(("gan", "vae")):
             continue
         fid = e.get("fid") or {}
         paper_key = family(name) + ("_without" if "without" in name else "")  # gan_novel: not in the paper
-        saw_every_class = not (e["data"].get("include") or e["data"].get("exclude"))
-        unseen = fid.get("share_outside_training_classes")  # computed by lightning_modules.evaluate
+        share, floor = left_out(index, name)
         yield {"model": name, "dataset": e["dataset"], "profile": e["profile"],
                "fid_ours": round(fid["fid_classifier"], 2) if "fid_classifier" in fid else "-",
                "fid_inception": fid.get("fid_inception") or "-",
                "fid_paper": PAPER.get(e["dataset"], {}).get(paper_key, "-"),
-               "left_out_share": "-" if saw_every_class or unseen is None else f"{unseen:.4f}",
-               "real_floor": "-" if saw_every_class or real_floor(index, name) is None
-               else f"{real_floor(index, name):.4f}",
+               "left_out_share": fmt(share), "real_floor": fmt(floor),
                "epochs": e["epochs"], "minutes": round(e["wall_time_s"] / 60, 1)}
 
 
@@ -55,17 +67,11 @@ def fid_pairs(index: dict) -> list[tuple[str, str, float, float]]:
 
 def pairs(index: dict) -> list[str]:
     """The pairs as a markdown table: the paper's ordering says GAN < VAE; left-out shares beside the floor."""
-    def pct(v):
-        return "-" if v is None else f"{100 * v:.2f} %"
-
-    def left_out(name):  # only models that missed some class have one
-        if family(name) == name:
-            return None
-        return (index["models"][name].get("fid") or {}).get("share_outside_training_classes")
-
-    out = [f"| {g} | {v} | {fg:.1f} | {fv:.1f} | {'yes' if fg < fv else 'NO'} | {pct(left_out(g))} | "
-           f"{pct(left_out(v))} | {pct(real_floor(index, g) if left_out(g) is not None else None)} |"
-           for g, v, fg, fv in fid_pairs(index)]
+    out = []
+    for g, v, fg, fv in fid_pairs(index):
+        (gan_share, floor), (vae_share, _) = left_out(index, g), left_out(index, v)
+        out.append(f"| {g} | {v} | {fg:.1f} | {fv:.1f} | {'yes' if fg < fv else 'NO'} | {fmt(gan_share, True)} | "
+                   f"{fmt(vae_share, True)} | {fmt(floor, True)} |")
     head = ["| GAN | VAE | GAN FID | VAE FID | GAN better | GAN left-out share | VAE left-out share | real floor |",
             "|---|---|---|---|---|---|---|---|"]
     return head + out if out else []
