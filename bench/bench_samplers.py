@@ -8,8 +8,8 @@ latent dimensions, pooled over chains (ess_bulk_min) and per chain then summed (
 way a single NUTS chain is judged); 'within' is the share of kept samples whose confidences all
 lie within that distance of the target's ideal vector.
 
-Rows: NUTS the paper's way (one chain from z = 0); our HMC with 64 chains at NUTS's lengths; HMC
-with many short chains and bf16 trajectory gradients (--many); RWM.
+Rows: NUTS the paper's way (one chain from z = 0); our HMC with 64 chains at NUTS's lengths; the
+--many HMC rows (by default 256 short chains with bf16 trajectory gradients); RWM.
 """
 import argparse
 import json
@@ -65,11 +65,9 @@ def main():
     ap.add_argument("--nuts-samples", type=int, default=300)
     ap.add_argument("--chains", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=300, help="warm-up steps of our samplers")
-    ap.add_argument("--short-warmup", type=int, default=0,
-                    help="also run HMC with this shorter warm-up (64 chains pool their adaptation); 0: skip")
     ap.add_argument("--many", default="256:150:50:bfloat16:64,256:150:25:bfloat16:64",
-                    help="HMC rows with many short chains, comma-separated chains:warmup:samples:grad_dtype:"
-                         "init_candidates ('' skips them)")
+                    help="more HMC rows, comma-separated chains:warmup:samples:grad_dtype:init_candidates, "
+                         "e.g. 64:150:300:float32:16 for a shorter warm-up ('' skips them)")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,rwm")
@@ -92,14 +90,11 @@ def main():
     if "hmc" not in skip:
         rows.append(run_one("trex HMC (batched)", post, trex.samplers.HMC(), a.chains, a.warmup, a.samples, a.seed))
         print(table(rows[-1:]), flush=True)
-        if a.short_warmup:
-            rows.append(run_one("trex HMC (batched, short warm-up)", post, trex.samplers.HMC(), a.chains,
-                                a.short_warmup, a.samples, a.seed))
-            print(table(rows[-1:]), flush=True)
         for spec in filter(None, a.many.split(",")):
             chains, warmup, samples, dtype, candidates = spec.split(":")
             kernel = trex.samplers.HMC(grad_dtype=None if dtype in ("", "float32") else dtype)
-            label = f"trex HMC ({chains} short chains{', ' + dtype + ' gradients' if kernel.grad_dtype else ''})"
+            grads = f", {dtype} gradients" if kernel.grad_dtype else ""
+            label = f"trex HMC ({chains} chains, {warmup} + {samples}{grads})"
             rows.append(run_one(label, post, kernel, int(chains), int(warmup), int(samples), a.seed,
                                 init_candidates=int(candidates)))
             print(table(rows[-1:]), flush=True)
