@@ -84,3 +84,28 @@ def test_classifier_from_another_dataset_is_refused(checkpoints, tmp_path):
     cfg = sample_cfg(checkpoints, tmp_path, "data.dataset=fashion", "wandb=false")
     with pytest.raises(ValueError, match="trained on 'mnist'"):
         sample_entry.run(cfg)
+
+
+def test_bench_rows_compare_pooled_ess_with_multi_chain_nuts(checkpoints, tmp_path):
+    """The benchmark script end to end at toy lengths: every row is there, and the ratios divide
+    by the right NUTS row (single chain for vs_nuts, several chains for vs_nuts_multi)."""
+    import sys
+    sys.path.insert(0, str(REPO / "bench"))
+    import bench_samplers
+    clf, gen = checkpoints
+    rows = bench_samplers.main([f"--classifier={clf}", f"--generator={gen}", "--target=class:3",
+                                "--nuts-warmup=4", "--nuts-samples=6", "--nuts-multi=2:4:6", "--chains=4",
+                                "--warmup=10", "--samples=6", "--many=8:10:6:bfloat16:2", "--threads=1",
+                                f"--out={tmp_path}"])
+    names = [r["sampler"] for r in rows]
+    assert names == ["Pyro NUTS (paper)", "Pyro NUTS (2 chains)", "trex HMC (batched)",
+                     "trex HMC (8 chains, 10 + 6, bfloat16 gradients)", "trex RWM (batched)"]
+    single, multi = rows[0], rows[1]
+    assert (single["chains"], multi["chains"], multi["kept"]) == (1, 2, 12)
+    for r in rows:
+        assert r["vs_nuts"] == round(r["ess_per_s"] / single["ess_per_s"], 1)
+        assert r["vs_nuts_multi"] == round(r["ess_per_s"] / multi["ess_per_s"], 1)
+        assert r["grad_evals"] > 0 and 0 <= r["within_0.1"] <= 1
+    saved = json.loads((tmp_path / "samplers_class_3.json").read_text())["rows"]
+    assert [(r["sampler"], r["ess_per_s"]) for r in saved] == [(r["sampler"], r["ess_per_s"]) for r in rows]
+    assert "vs_nuts_multi" in (tmp_path / "samplers_class_3.md").read_text()
