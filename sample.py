@@ -94,7 +94,7 @@ def run(cfg: DictConfig) -> dict:
                           num_warmup=cfg.num_warmup, num_samples=cfg.num_samples, thin=cfg.thin, seed=cfg.seed,
                           init=cfg.init, init_candidates=cfg.init_candidates, sigma_schedule=cfg.sigma_schedule,
                           store_images=cfg.store_images, checkpoint=folder / "resume.pt",
-                          checkpoint_every=cfg.checkpoint_every, progress=cfg.progress)
+                          checkpoint_every=cfg.checkpoint_every, progress=cfg.progress, resample=cfg.resample)
         res.save(folder)
         if cfg.store_images:
             plots.image_grid(res, folder / "grid.png", n=min(cfg.grid_size, res.num_chains * res.num_samples))

@@ -83,3 +83,62 @@ def test_resume_refuses_a_different_run(tiny_models, tmp_path):
     with pytest.raises(ValueError, match="different run"):
         trex.sample(make_post(tiny_models), HMC(), num_chains=4, num_warmup=5, num_samples=5, checkpoint=ck,
                     progress=False)
+
+
+class _Identity(torch.nn.Module):
+    latent_dim = 1
+
+    def forward(self, z):
+        return z
+
+
+class _TwoSided(torch.nn.Module):
+    """P(class 0 | x) is near 1 for x > 1 and for x < -2 and near 0 in between: at σ = 0.05 the
+    level set is two regions that no chain crosses, holding unequal posterior mass."""
+    num_classes = 2
+
+    def forward(self, x):
+        x = x.reshape(-1)
+        p0 = (torch.sigmoid(8 * (x - 1)) + torch.sigmoid(-8 * (x + 2))).clamp(1e-6, 1 - 1e-6)
+        return torch.stack([p0, 1 - p0], -1)
+
+
+def _left_share_exact(post):
+    z = torch.linspace(-8, 8, 200001)
+    with torch.no_grad():
+        w = torch.softmax(post.logdensity(z[:, None]).double(), 0)
+    return float(w[z < -0.5].sum())
+
+
+def test_resampled_warmup_gives_separate_regions_their_posterior_share():
+    """Chains cannot move between the two regions, so only the warm-up decides how many end in
+    each. The SMC warm-up (importance-resampled start, resampling as σ shrinks) matches the
+    quadrature share within 3 binomial standard errors; plain prior starts do not."""
+    post = trex.RelaxedPosterior(trex.LatentGaussian(_Identity(), 1), _TwoSided(), "class:0", sigma=0.05,
+                                 output="probs")
+    exact = _left_share_exact(post)  # about 0.096
+    n = 512
+    se = (exact * (1 - exact) / n) ** 0.5
+    kw = dict(num_chains=n, num_warmup=200, num_samples=10, store_images=False, progress=False)
+    for seed in (0, 1):
+        smc = trex.sample(post, HMC(), init="prior_resample", resample=True, seed=seed, **kw)
+        left = float((smc.latents[:, -1, 0] < -0.5).mean())
+        assert abs(left - exact) < 3 * se, (left, exact)
+        assert smc.meta["resampled"] >= 1 and smc.meta["resample"] is True
+        assert smc.diagnostics["near_target_0.1"] > 0.95
+    plain = trex.sample(post, HMC(), init="prior", seed=0, **kw)
+    assert float((plain.latents[:, -1, 0] < -0.5).mean()) - exact > 5 * se  # the test can tell
+
+
+def test_systematic_resample_follows_the_weights():
+    w = torch.tensor([0.5, 0.25, 0.125, 0.125, 0.0])
+    idx = trex.runner.systematic_resample(w.log(), 800, torch.Generator().manual_seed(0))
+    counts = torch.bincount(idx, minlength=5)
+    assert counts.tolist() == [400, 200, 100, 100, 0]  # systematic: each count is n·w rounded
+    assert trex.runner.systematic_resample(torch.full((3,), -float("inf")), 3, torch.Generator()) is None
+
+
+def test_init_names_are_checked(tiny_models):
+    with pytest.raises(ValueError, match="prior_resample"):
+        trex.sample(make_post(tiny_models), HMC(), num_chains=2, num_warmup=2, num_samples=2, init="best",
+                    progress=False)

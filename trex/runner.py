@@ -17,22 +17,65 @@ from trex.schedules import make_schedule
 
 def initial_positions(posterior, num_chains: int, generator: torch.Generator, init="prior_best",
                       candidates: int = 16, batch: int = 1024) -> torch.Tensor:
-    """Starting latents. 'prior': prior draws. 'prior_best': the num_chains most probable of
-    num_chains × candidates prior draws, which starts chains near the level set u = u*."""
+    """Starting latents from num_chains × candidates prior draws (or a given tensor).
+
+    'prior': the first num_chains draws. 'prior_best': the num_chains most probable, which starts
+    chains near the level set u = u* but over-weights wherever the likelihood peaks.
+    'prior_resample': num_chains drawn by systematic resampling with weights ∝ likelihood (the
+    posterior at the current σ over the prior), an importance-resampled start whose regions carry
+    their posterior mass; the population `resample=True` keeps weighted as σ shrinks.
+    """
     dist = posterior.distribution
     if isinstance(init, torch.Tensor):
         if init.shape != (num_chains, posterior.dim):
             raise ValueError(f"init has shape {tuple(init.shape)}, expected ({num_chains}, {posterior.dim})")
         return init.to(dist.device, dist.dtype)
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS} or a tensor, got {init!r}")
     if init == "prior":
         return dist.sample_prior(num_chains, generator)
-    if init != "prior_best":
-        raise ValueError(f"init must be 'prior', 'prior_best' or a tensor, got {init!r}")
     z = dist.sample_prior(num_chains * max(1, candidates), generator)
     with torch.no_grad():
         lp = torch.cat([posterior.logdensity(c) for c in z.split(batch)])
     lp = torch.nan_to_num(lp, nan=-float("inf"))
-    return z[lp.topk(num_chains).indices]
+    if init == "prior_best":
+        return z[lp.topk(num_chains).indices]
+    log_w = lp - dist.log_prior(z)
+    idx = systematic_resample(log_w, num_chains, generator)
+    return z[lp.topk(num_chains).indices] if idx is None else z[idx]
+
+
+INITS = ("prior", "prior_best", "prior_resample")
+
+
+def systematic_resample(log_weights: torch.Tensor, n: int, generator: torch.Generator):
+    """n indices drawn with probability ∝ exp(log_weights), by systematic resampling (one uniform,
+    n evenly spaced points: lower variance than multinomial). None if no weight is finite."""
+    log_w = _nan_to_neg_inf(log_weights.double())
+    if not torch.isfinite(log_w).any():
+        return None
+    w = torch.softmax(log_w, 0)
+    u = (torch.rand((), generator=generator, device=w.device, dtype=w.dtype) + torch.arange(n, device=w.device)) / n
+    return torch.searchsorted(w.cumsum(0), u).clamp(max=len(w) - 1)
+
+
+def _nan_to_neg_inf(x):
+    # torch.nan_to_num would also turn -inf into a finite number
+    return torch.where(torch.isnan(x), torch.full_like(x, -float("inf")), x)
+
+
+def resample_state(state, log_weights: torch.Tensor, generator: torch.Generator, min_ess: float = 0.5):
+    """Resample the chains of `state` (a namedtuple of per-chain tensors) by their accumulated
+    importance weights when the weights' ESS is below min_ess × chains.
+    Returns (state, log_weights, resampled): the weights restart at 0 after a resample."""
+    log_w = _nan_to_neg_inf(log_weights)
+    if not torch.isfinite(log_w).any():  # nothing to go by: restart the weights, keep the chains
+        return state, torch.zeros_like(log_w), False
+    w = torch.softmax(log_w.double(), 0)
+    if 1.0 / float((w * w).sum()) >= min_ess * len(w) * (1 - 1e-9):
+        return state, log_w, False
+    idx = systematic_resample(log_w, len(w), generator)
+    return type(state)(*(None if x is None else x[idx] for x in state)), torch.zeros_like(log_w), True
 
 
 class _Recorder:
@@ -66,8 +109,14 @@ class _Recorder:
 def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_samples: int = 1000,
            thin: int = 1, seed: int = 0, init="prior_best", init_candidates: int = 16,
            sigma_schedule="geometric", store_images: bool = True, checkpoint: str | Path | None = None,
-           checkpoint_every: int = 100, progress: bool = True, tol: float = 0.1) -> SampleSet:
+           checkpoint_every: int = 100, progress: bool = True, tol: float = 0.1, resample: bool = False) -> SampleSet:
     """Run `sampler` on `posterior` with `num_chains` chains; returns the kept draws as a SampleSet.
+
+    `resample=True` turns the annealed warm-up into a population (SMC-style) warm-up: each time σ
+    shrinks, chains are resampled by how much more (or less) probable the new σ makes them, so chains
+    stranded off the level set are replaced by copies of chains on it, and separate regions of the
+    level set keep their posterior share of chains. With init='prior_resample' the weights start right.
+    Warm-up draws are discarded, so the kept draws are still plain MCMC on the final posterior.
 
     With `checkpoint` set, the run state is written there every `checkpoint_every` steps and a run
     started again with the same arguments continues from it, losing nothing.
@@ -81,7 +130,8 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
     meta = {"target": str(posterior.target), "classes": posterior.classes, "sigma": posterior.sigma,
             "sampler": getattr(sampler, "name", type(sampler).__name__), "num_chains": num_chains,
             "num_warmup": num_warmup, "num_samples": num_samples, "thin": thin, "seed": seed,
-            "init": init if isinstance(init, str) else "tensor", "sigma_schedule": repr(schedule), "tol": tol}
+            "init": init if isinstance(init, str) else "tensor", "sigma_schedule": repr(schedule), "tol": tol,
+            "resample": bool(resample)}
 
     if hasattr(sampler, "run"):  # whole-run backends (Pyro NUTS, hamiltorch) own their loop
         z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
@@ -99,7 +149,7 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
     else:
         rec, step_size, counts = _run_kernel(posterior, sampler, schedule, num_chains, num_warmup, num_samples,
                                              thin, gen, init, init_candidates, store_images, checkpoint,
-                                             checkpoint_every, progress, tol)
+                                             checkpoint_every, progress, tol, resample)
         meta.update(counts)
     arrays = rec.arrays()
     arrays.setdefault("images", None)
@@ -125,22 +175,24 @@ def _diagnostics(s: SampleSet) -> dict:
 
 
 def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples, thin, gen, init,
-                init_candidates, store_images, checkpoint, checkpoint_every, progress, tol):
+                init_candidates, store_images, checkpoint, checkpoint_every, progress, tol, resample=False):
     total = num_warmup + num_samples * thin
     dist = posterior.distribution
-    signature = (str(posterior.target), num_chains, num_warmup, num_samples, thin, posterior.sigma)
+    signature = (str(posterior.target), num_chains, num_warmup, num_samples, thin, posterior.sigma, bool(resample))
     ck = _load_checkpoint(checkpoint, signature)
     if ck is not None:
         t0, state, params, adapt, rec, counts = ck["t"], ck["state"], ck["params"], ck["adapt"], ck["rec"], ck["counts"]
+        log_w = ck.get("log_w", torch.zeros(num_chains, device=dist.device, dtype=torch.float64))
         gen.set_state(ck["rng"])
         posterior.sigma_factor = ck["sigma_factor"]
     else:
-        t0, counts, rec = 0, {"grad_evals": 0, "batched_grad_evals": 0, "steps": 0}, _Recorder(store_images)
+        t0, counts, rec = 0, {"grad_evals": 0, "batched_grad_evals": 0, "steps": 0, "resampled": 0}, _Recorder(store_images)
         posterior.sigma_factor = _factor(schedule, 0, num_warmup)
         z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
         state = kernel.init(z0, posterior)
         params = kernel.init_params(num_chains, dist.dim, dist.device, dist.dtype)
         adapt = kernel.adaptation(num_warmup)
+        log_w = torch.zeros(num_chains, device=dist.device, dtype=torch.float64)
     anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
     bar = tqdm(total=total, initial=t0, disable=not progress, desc="sampling", dynamic_ncols=True)
     acc_ema, near = None, float("nan")
@@ -148,9 +200,15 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
         warm = t < num_warmup
         f = _factor(schedule, t, num_warmup) if warm else 1.0
         if f != posterior.sigma_factor:  # the density changed: recompute the cached values
+            before = state.logdensity
             posterior.sigma_factor = f
             state = kernel.init(state.position, posterior)
             counts["batched_grad_evals"] += 1
+            if resample and warm:  # SMC: each chain's weight gains new density over old
+                log_w = log_w + (state.logdensity - before).double()
+                # the kept draws carry no weights, so the last level always resamples
+                state, log_w, done = resample_state(state, log_w, gen, min_ess=1.0 if f == 1.0 else 0.5)
+                counts["resampled"] = counts.get("resampled", 0) + int(done)
         if warm and t == anneal_end and t > 0 and hasattr(adapt, "restart"):
             params = adapt.restart(params)  # the geometry changed during annealing: adapt afresh
         if t == num_warmup:
@@ -175,7 +233,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
                             refresh=False)
         if checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < total:
             _save_checkpoint(checkpoint, {"t": t + 1, "state": state, "params": params, "adapt": adapt, "rec": rec,
-                                          "counts": counts, "rng": gen.get_state(), "signature": signature,
+                                          "counts": counts, "rng": gen.get_state(), "signature": signature, "log_w": log_w,
                                           "sigma_factor": posterior.sigma_factor})
     bar.close()
     posterior.sigma_factor = 1.0
