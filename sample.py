@@ -35,29 +35,38 @@ def target_specs(cfg: DictConfig) -> list:
     return kinds[t.kind]()
 
 
-def resolve_checkpoint(name: str, zoo_dir: str) -> Path:
-    """A checkpoint path, or a model name in the zoo (<zoo>/<profile>/<dataset>/<name>.ckpt)."""
+def resolve_checkpoint(name: str, zoo_dir: str, profile: str, dataset: str) -> Path:
+    """A checkpoint path, or a model name in this profile's and dataset's zoo folder
+    (<zoo>/<profile>/<dataset>/<name>.ckpt): `gan` must never pick another dataset's GAN."""
     p = Path(name)
     if p.is_file():
         return p
-    for cand in (Path(zoo_dir) / f"{name}.ckpt", *sorted(Path(zoo_dir).glob(f"*/*/{name}.ckpt"))):
-        if cand.is_file():
-            return cand
-    raise FileNotFoundError(f"no checkpoint {name!r}: not a file and not a model in the zoo {zoo_dir}/. "
-                            f"Train one (python train.py experiment=mnist/classifier, or make demo) "
-                            f"and pass its path, e.g. classifier=runs/train/.../checkpoints/best.ckpt")
+    folder = Path(zoo_dir) / profile / dataset
+    cand = folder / f"{name}.ckpt"
+    if cand.is_file():
+        return cand
+    have = sorted(f.stem for f in folder.glob("*.ckpt"))
+    listing = f"; it has {', '.join(have)}" if have else " (empty or missing)"
+    raise FileNotFoundError(f"no checkpoint {name!r}: not a file and not a model in the zoo folder {folder}{listing}. "
+                            f"Train one (python -m lightning_modules.zoo --dataset {dataset} --profile {profile}, "
+                            f"python train.py experiment={dataset}/classifier, or make demo) and pass its name or "
+                            f"path, e.g. classifier=runs/train/.../checkpoints/best.ckpt")
+
+
+def _zoo(cfg: DictConfig):
+    return cfg.paths.zoo_dir, cfg.zoo_profile, cfg.data.dataset
 
 
 def load_models(cfg: DictConfig, device: torch.device):
     from lightning_modules.classifier import load_classifier
     from lightning_modules.loading import load_generator
 
-    classifier, classes = load_classifier(resolve_checkpoint(cfg.classifier, cfg.paths.zoo_dir), device)
+    classifier, classes = load_classifier(resolve_checkpoint(cfg.classifier, *_zoo(cfg)), device)
     trained_on = classifier.trained_on
     if trained_on and trained_on != cfg.data.dataset:
         raise ValueError(f"the classifier was trained on {trained_on!r} but data.dataset is {cfg.data.dataset!r}; "
                          f"set data.dataset={trained_on} or use a {cfg.data.dataset} classifier")
-    generator = load_generator(resolve_checkpoint(cfg.generator, cfg.paths.zoo_dir), map_location=device)
+    generator = load_generator(resolve_checkpoint(cfg.generator, *_zoo(cfg)), map_location=device)
     dist = trex.LatentGaussian(generator.to(device))
     with torch.no_grad():  # a generator whose images the classifier cannot read fails here, not mid-run
         x = dist.decode(dist.sample_prior(2))

@@ -76,8 +76,9 @@ def main(argv=None):
     ap.add_argument("--chains", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=300, help="warm-up steps of our samplers")
     ap.add_argument("--many", default="64:300:300:bfloat16:16,256:150:25:bfloat16:64",
-                    help="more HMC rows, comma-separated chains:warmup:samples:grad_dtype:init_candidates, "
-                         "e.g. 64:150:300:float32:16 for a shorter warm-up ('' skips them)")
+                    help="more HMC rows, comma-separated chains:warmup:samples:grad_dtype:init_candidates[:smc], "
+                         "e.g. 64:150:300:float32:16 for a shorter warm-up; a trailing ':smc' starts from "
+                         "init=prior_resample and resamples during warm-up ('' skips them)")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,rwm")
@@ -107,12 +108,14 @@ def main(argv=None):
         rows.append(run_one("trex HMC (batched)", post, trex.samplers.HMC(), a.chains, a.warmup, a.samples, a.seed))
         print(table(rows[-1:]), flush=True)
         for spec in filter(None, a.many.split(",")):
-            chains, warmup, samples, dtype, candidates = spec.split(":")
+            chains, warmup, samples, dtype, candidates, *smc = spec.split(":")
             kernel = trex.samplers.HMC(grad_dtype=None if dtype in ("", "float32") else dtype)
             grads = f", {dtype} gradients" if kernel.grad_dtype else ""
-            label = f"trex HMC ({chains} chains, {warmup} + {samples}{grads})"
+            smc = smc == ["smc"]
+            label = f"trex HMC ({chains} chains, {warmup} + {samples}{grads}{', SMC warm-up' if smc else ''})"
             rows.append(run_one(label, post, kernel, int(chains), int(warmup), int(samples), a.seed,
-                                init_candidates=int(candidates)))
+                                init_candidates=int(candidates), resample=smc,
+                                init="prior_resample" if smc else "prior_best"))
             print(table(rows[-1:]), flush=True)
     if "rwm" not in skip:
         rows.append(run_one("trex RWM (batched)", post, trex.samplers.RWM(), a.chains, a.warmup, a.samples * 4,

@@ -73,6 +73,18 @@ def test_missing_checkpoint_says_how_to_get_one(tmp_path):
         sample_entry.run(cfg)
 
 
+def test_zoo_names_come_from_this_dataset_and_profile(tmp_path):
+    """`generator=gan` once resolved by a glob over every dataset, so MNIST runs silently loaded
+    the Fashion-MNIST GAN (sorted first). A name now means <zoo>/<profile>/<dataset>/<name>.ckpt."""
+    for profile, dataset in [("quick", "fashion"), ("quick", "mnist"), ("paper", "mnist")]:
+        (tmp_path / profile / dataset).mkdir(parents=True)
+        (tmp_path / profile / dataset / "gan.ckpt").write_bytes(b"")
+    assert sample_entry.resolve_checkpoint("gan", tmp_path, "quick", "mnist") == tmp_path / "quick/mnist/gan.ckpt"
+    assert sample_entry.resolve_checkpoint("gan", tmp_path, "paper", "mnist") == tmp_path / "paper/mnist/gan.ckpt"
+    with pytest.raises(FileNotFoundError, match="it has gan"):
+        sample_entry.resolve_checkpoint("vae", tmp_path, "quick", "mnist")
+
+
 def test_class_outside_the_classifier_fails_before_sampling(checkpoints, tmp_path):
     cfg = sample_cfg(checkpoints, tmp_path, "targets=[class:12]", "wandb=false")
     with pytest.raises(TargetError, match="class 12 is not among"):
@@ -95,11 +107,12 @@ def test_bench_rows_compare_pooled_ess_with_multi_chain_nuts(checkpoints, tmp_pa
     clf, gen = checkpoints
     rows = bench_samplers.main([f"--classifier={clf}", f"--generator={gen}", "--target=class:3",
                                 "--nuts-warmup=4", "--nuts-samples=6", "--nuts-multi=2:4:6", "--chains=4",
-                                "--warmup=10", "--samples=6", "--many=8:10:6:bfloat16:2", "--threads=1",
+                                "--warmup=10", "--samples=6", "--many=8:10:6:bfloat16:2,8:10:6:float32:2:smc", "--threads=1",
                                 f"--out={tmp_path}"])
     names = [r["sampler"] for r in rows]
     assert names == ["Pyro NUTS (paper)", "Pyro NUTS (2 chains)", "trex HMC (batched)",
-                     "trex HMC (8 chains, 10 + 6, bfloat16 gradients)", "trex RWM (batched)"]
+                     "trex HMC (8 chains, 10 + 6, bfloat16 gradients)",
+                     "trex HMC (8 chains, 10 + 6, SMC warm-up)", "trex RWM (batched)"]
     single, multi = rows[0], rows[1]
     assert (single["chains"], multi["chains"], multi["kept"]) == (1, 2, 12)
     for r in rows:
