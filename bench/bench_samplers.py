@@ -14,9 +14,9 @@ starts as our samplers (--nuts-multi), so that its pooled ESS can be compared wi
 and 256 short chains); RWM.
 
 Why the multi-chain NUTS row: a single chain's ESS only sees the part of the posterior that chain
-visits. Where the level set falls into separate regions that no chain crosses (as for ambiguous
-targets), the pooled ESS of any multi-chain run also measures how the chains disagree, so pooled
-ESS is only comparable between runs that both have several chains.
+visits, while the pooled ESS of a multi-chain run also counts how much the chains disagree (our
+short-trajectory chains settle in different parts of an ambiguous level set). Pooled ESS is only
+like for like between runs that both have several chains.
 """
 import argparse
 import json
