@@ -142,3 +142,9 @@ def test_init_names_are_checked(tiny_models):
     with pytest.raises(ValueError, match="prior_resample"):
         trex.sample(make_post(tiny_models), HMC(), num_chains=2, num_warmup=2, num_samples=2, init="best",
                     progress=False)
+
+
+def test_resample_with_a_whole_run_backend_is_refused(tiny_models):
+    with pytest.raises(ValueError, match="resample=True needs a step-by-step kernel"):
+        trex.sample(make_post(tiny_models), trex.samplers.NUTSPyro(), num_chains=1, num_warmup=2, num_samples=2,
+                    resample=True, progress=False)

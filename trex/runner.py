@@ -134,6 +134,9 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
             "resample": bool(resample)}
 
     if hasattr(sampler, "run"):  # whole-run backends (Pyro NUTS, hamiltorch) own their loop
+        if resample:
+            raise ValueError(f"resample=True needs a step-by-step kernel (HMC, RWM); {meta['sampler']} runs its own "
+                             f"warm-up at a fixed σ, so drop resample (init='prior_resample' still works)")
         z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
         posterior.sigma_factor = 1.0
         res = sampler.run(posterior, z0, num_warmup=num_warmup, num_samples=num_samples * thin, seed=seed,
