@@ -38,44 +38,44 @@ def initial_positions(posterior, num_chains: int, generator: torch.Generator, in
     with torch.no_grad():
         lp = torch.cat([posterior.logdensity(c) for c in z.split(batch)])
     lp = torch.nan_to_num(lp, nan=-float("inf"))
-    if init == "prior_best":
-        return z[lp.topk(num_chains).indices]
-    log_w = lp - dist.log_prior(z)
-    idx = systematic_resample(log_w, num_chains, generator)
-    return z[lp.topk(num_chains).indices] if idx is None else z[idx]
+    idx = systematic_resample(lp - dist.log_prior(z), num_chains, generator) if init == "prior_resample" else None
+    return z[lp.topk(num_chains).indices if idx is None else idx]  # prior_best, or no finite weight
 
 
 INITS = ("prior", "prior_best", "prior_resample")
 
 
-def systematic_resample(log_weights: torch.Tensor, n: int, generator: torch.Generator):
-    """n indices drawn with probability ∝ exp(log_weights), by systematic resampling (one uniform,
-    n evenly spaced points: lower variance than multinomial). None if no weight is finite."""
-    log_w = _nan_to_neg_inf(log_weights.double())
-    if not torch.isfinite(log_w).any():
-        return None
-    w = torch.softmax(log_w, 0)
+def _weights(log_weights: torch.Tensor):
+    """Normalised float64 weights from log weights (NaN counts as zero weight); None if none is finite.
+    torch.nan_to_num is not used because it would also turn -inf into a finite number."""
+    log_w = torch.where(torch.isnan(log_weights), -float("inf"), log_weights).double()
+    return torch.softmax(log_w, 0) if torch.isfinite(log_w).any() else None
+
+
+def _systematic(w: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
     u = (torch.rand((), generator=generator, device=w.device, dtype=w.dtype) + torch.arange(n, device=w.device)) / n
     return torch.searchsorted(w.cumsum(0), u).clamp(max=len(w) - 1)
 
 
-def _nan_to_neg_inf(x):
-    # torch.nan_to_num would also turn -inf into a finite number
-    return torch.where(torch.isnan(x), torch.full_like(x, -float("inf")), x)
+def systematic_resample(log_weights: torch.Tensor, n: int, generator: torch.Generator):
+    """n indices drawn with probability ∝ exp(log_weights), by systematic resampling (one uniform,
+    n evenly spaced points: lower variance than multinomial). None if no weight is finite."""
+    w = _weights(log_weights)
+    return None if w is None else _systematic(w, n, generator)
 
 
-def resample_state(state, log_weights: torch.Tensor, generator: torch.Generator, min_ess: float = 0.5):
+def resample_state(state, log_weights: torch.Tensor, generator: torch.Generator, min_ess: float = 0.5,
+                   force: bool = False):
     """Resample the chains of `state` (a namedtuple of per-chain tensors) by their accumulated
-    importance weights when the weights' ESS is below min_ess × chains.
+    importance weights when the weights' ESS is below min_ess × chains, or always with `force`.
     Returns (state, log_weights, resampled): the weights restart at 0 after a resample."""
-    log_w = _nan_to_neg_inf(log_weights)
-    if not torch.isfinite(log_w).any():  # nothing to go by: restart the weights, keep the chains
-        return state, torch.zeros_like(log_w), False
-    w = torch.softmax(log_w.double(), 0)
-    if 1.0 / float((w * w).sum()) >= min_ess * len(w) * (1 - 1e-9):
-        return state, log_w, False
-    idx = systematic_resample(log_w, len(w), generator)
-    return type(state)(*(None if x is None else x[idx] for x in state)), torch.zeros_like(log_w), True
+    w = _weights(log_weights)
+    if w is None:  # nothing to go by: restart the weights, keep the chains
+        return state, torch.zeros_like(log_weights), False
+    if not force and 1.0 / float((w * w).sum()) >= min_ess * len(w):
+        return state, log_weights, False
+    idx = _systematic(w, len(w), generator)
+    return type(state)(*(None if x is None else x[idx] for x in state)), torch.zeros_like(log_weights), True
 
 
 class _Recorder:
@@ -183,9 +183,10 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
     dist = posterior.distribution
     signature = (str(posterior.target), num_chains, num_warmup, num_samples, thin, posterior.sigma, bool(resample))
     ck = _load_checkpoint(checkpoint, signature)
+    log_w = torch.zeros(num_chains, device=dist.device, dtype=torch.float64)  # SMC weights (resample=True)
     if ck is not None:
         t0, state, params, adapt, rec, counts = ck["t"], ck["state"], ck["params"], ck["adapt"], ck["rec"], ck["counts"]
-        log_w = ck.get("log_w", torch.zeros(num_chains, device=dist.device, dtype=torch.float64))
+        log_w = ck.get("log_w", log_w)
         gen.set_state(ck["rng"])
         posterior.sigma_factor = ck["sigma_factor"]
     else:
@@ -195,7 +196,6 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
         state = kernel.init(z0, posterior)
         params = kernel.init_params(num_chains, dist.dim, dist.device, dist.dtype)
         adapt = kernel.adaptation(num_warmup)
-        log_w = torch.zeros(num_chains, device=dist.device, dtype=torch.float64)
     anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
     bar = tqdm(total=total, initial=t0, disable=not progress, desc="sampling", dynamic_ncols=True)
     acc_ema, near = None, float("nan")
@@ -210,7 +210,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
             if resample and warm:  # SMC: each chain's weight gains new density over old
                 log_w = log_w + (state.logdensity - before).double()
                 # the kept draws carry no weights, so the last level always resamples
-                state, log_w, done = resample_state(state, log_w, gen, min_ess=1.0 if f == 1.0 else 0.5)
+                state, log_w, done = resample_state(state, log_w, gen, force=f == 1.0)
                 counts["resampled"] = counts.get("resampled", 0) + int(done)
         if warm and t == anneal_end and t > 0 and hasattr(adapt, "restart"):
             params = adapt.restart(params)  # the geometry changed during annealing: adapt afresh
