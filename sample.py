@@ -35,24 +35,6 @@ def target_specs(cfg: DictConfig) -> list:
     return kinds[t.kind]()
 
 
-def resolve_checkpoint(name: str, zoo_dir: str, profile: str, dataset: str) -> Path:
-    """A checkpoint path, or a model name in this profile's and dataset's zoo folder
-    (<zoo>/<profile>/<dataset>/<name>.ckpt): `gan` must never pick another dataset's GAN."""
-    p = Path(name)
-    if p.is_file():
-        return p
-    folder = Path(zoo_dir) / profile / dataset
-    cand = folder / f"{name}.ckpt"
-    if cand.is_file():
-        return cand
-    have = sorted(f.stem for f in folder.glob("*.ckpt"))
-    listing = f"; it has {', '.join(have)}" if have else " (empty or missing)"
-    raise FileNotFoundError(f"no checkpoint {name!r}: not a file and not a model in the zoo folder {folder}{listing}. "
-                            f"Train one (python -m lightning_modules.zoo --dataset {dataset} --profile {profile}, "
-                            f"python train.py experiment={dataset}/classifier, or make demo) and pass its name or "
-                            f"path, e.g. classifier=runs/train/.../checkpoints/best.ckpt")
-
-
 def _zoo(cfg: DictConfig):
     return cfg.paths.zoo_dir, cfg.zoo_profile, cfg.data.dataset
 
@@ -60,6 +42,7 @@ def _zoo(cfg: DictConfig):
 def load_models(cfg: DictConfig, device: torch.device):
     from lightning_modules.classifier import load_classifier
     from lightning_modules.loading import load_generator
+    from lightning_modules.zoo import resolve_checkpoint
 
     classifier, classes = load_classifier(resolve_checkpoint(cfg.classifier, *_zoo(cfg)), device)
     trained_on = classifier.trained_on

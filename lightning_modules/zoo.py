@@ -38,6 +38,24 @@ def zoo_dir(root, profile: str, dataset: str) -> Path:
     return Path(root) / profile / dataset
 
 
+def resolve_checkpoint(name: str, root, profile: str, dataset: str) -> Path:
+    """A checkpoint path, or a model name in this profile's and dataset's zoo folder
+    (<zoo>/<profile>/<dataset>/<name>.ckpt): `gan` must never pick another dataset's GAN."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    folder = zoo_dir(root, profile, dataset)
+    cand = folder / f"{name}.ckpt"
+    if cand.is_file():
+        return cand
+    have = sorted(f.stem for f in folder.glob("*.ckpt"))
+    listing = f"; it has {', '.join(have)}" if have else " (empty or missing)"
+    raise FileNotFoundError(f"no checkpoint {name!r}: not a file and not a model in the zoo folder {folder}{listing}. "
+                            f"Train one (python -m lightning_modules.zoo --dataset {dataset} --profile {profile}, "
+                            f"python train.py experiment={dataset}/classifier, or make demo) and pass its name or "
+                            f"path, e.g. classifier=runs/train/.../checkpoints/best.ckpt")
+
+
 def load_index(folder: Path) -> dict:
     f = folder / "index.json"
     return json.loads(f.read_text()) if f.exists() else {"models": {}}

@@ -76,13 +76,14 @@ def test_missing_checkpoint_says_how_to_get_one(tmp_path):
 def test_zoo_names_come_from_this_dataset_and_profile(tmp_path):
     """`generator=gan` once resolved by a glob over every dataset, so MNIST runs silently loaded
     the Fashion-MNIST GAN (sorted first). A name now means <zoo>/<profile>/<dataset>/<name>.ckpt."""
+    from lightning_modules.zoo import resolve_checkpoint
     for profile, dataset in [("quick", "fashion"), ("quick", "mnist"), ("paper", "mnist")]:
         (tmp_path / profile / dataset).mkdir(parents=True)
         (tmp_path / profile / dataset / "gan.ckpt").write_bytes(b"")
-    assert sample_entry.resolve_checkpoint("gan", tmp_path, "quick", "mnist") == tmp_path / "quick/mnist/gan.ckpt"
-    assert sample_entry.resolve_checkpoint("gan", tmp_path, "paper", "mnist") == tmp_path / "paper/mnist/gan.ckpt"
+    assert resolve_checkpoint("gan", tmp_path, "quick", "mnist") == tmp_path / "quick/mnist/gan.ckpt"
+    assert resolve_checkpoint("gan", tmp_path, "paper", "mnist") == tmp_path / "paper/mnist/gan.ckpt"
     with pytest.raises(FileNotFoundError, match="it has gan"):
-        sample_entry.resolve_checkpoint("vae", tmp_path, "quick", "mnist")
+        resolve_checkpoint("vae", tmp_path, "quick", "mnist")
 
 
 def test_class_outside_the_classifier_fails_before_sampling(checkpoints, tmp_path):
