@@ -3,6 +3,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lightning_modules.components.generators import DCGANDiscriminator, DCGANGenerator, sampling_copy
 from lightning_modules.grids import decode_in_eval, fixed_latents, log_sample_grid, should_log_grid
@@ -19,6 +20,7 @@ class GANModule(pl.LightningModule):
         grid_every_n_epochs: int = 1,
         grid_n: int = 64,
         seed: int = 0,
+        ema_decay: float | None = None,
     ):
         super().__init__()
         betas = tuple(float(b) for b in betas)  # plain tuple in the checkpoint, even from a Hydra ListConfig
@@ -29,6 +31,15 @@ class GANModule(pl.LightningModule):
         self.gen = DCGANGenerator(latent_dim=latent_dim, width=width)
         self.disc = DCGANDiscriminator(width=width)
         self.register_buffer("grid_z", fixed_latents(grid_n, latent_dim, seed))
+        # An exponential moving average of the generator's weights (and BatchNorm statistics) is what
+        # gets sampled: a GAN's own weights swing from step to step, and so does what it draws (e.g. how
+        # often a left-out GAN draws its left-out class). The EMA smooths over the last ~1/(1-decay) steps.
+        self.gen_ema = None
+        if ema_decay is not None:
+            if not 0.0 < ema_decay < 1.0:
+                raise ValueError(f"ema_decay must be in (0, 1) or null (no EMA), got {ema_decay}")
+            self.gen_ema = AveragedModel(self.gen, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            self.gen_ema.requires_grad_(False)  # updated by hand, never by an optimizer (or DDP's reducer)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.gen(z)
@@ -61,6 +72,8 @@ class GANModule(pl.LightningModule):
         self.manual_backward(g_loss)
         opt_g.step()
         self.untoggle_optimizer(opt_g)
+        if self.gen_ema is not None:
+            self.gen_ema.update_parameters(self.gen)
 
         self.log_dict({"train/d_loss": d_loss, "train/g_loss": g_loss, "train/d_real": d_real, "train/d_fake": d_fake},
                       prog_bar=True)
@@ -79,13 +92,28 @@ class GANModule(pl.LightningModule):
         opt_d = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=betas)
         return [opt_g, opt_d]
 
+    def sampled_net(self) -> nn.Module:
+        """The generator whose weights are sampled: the EMA one when there is one."""
+        return self.gen if self.gen_ema is None else self.gen_ema.module
+
     def on_train_epoch_end(self):
         if should_log_grid(self.current_epoch, self.hparams.grid_every_n_epochs):
-            log_sample_grid(self.trainer, decode_in_eval(self.gen, self.grid_z), self.current_epoch)
+            log_sample_grid(self.trainer, decode_in_eval(self.sampled_net(), self.grid_z), self.current_epoch)
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["module_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
 
+    def on_load_checkpoint(self, checkpoint):
+        # A run trained without EMA and continued with it: the average starts from the saved generator
+        # (n_averaged 0, so the first update copies the weights then in training).
+        state = checkpoint["state_dict"]
+        if self.gen_ema is not None and not any(k.startswith("gen_ema.") for k in state):
+            for k, v in list(state.items()):
+                if k.startswith("gen."):
+                    state["gen_ema.module." + k[len("gen."):]] = v.clone()
+            state["gen_ema.n_averaged"] = torch.tensor(0, dtype=torch.long)
+
     def generator(self) -> nn.Module:
-        """The bare generator (z (B, D) -> images (B, 1, 28, 28) in [0, 1]), eval mode, frozen copy."""
-        return sampling_copy(self.gen, self.hparams.latent_dim)
+        """The bare generator (z (B, D) -> images (B, 1, 28, 28) in [0, 1]), eval mode, frozen copy
+        (of the EMA weights when the module keeps an EMA)."""
+        return sampling_copy(self.sampled_net(), self.hparams.latent_dim)

@@ -122,6 +122,62 @@ def test_gan_resumes_from_checkpoint(tmp_path):
     assert t2.current_epoch == 2 and t2.global_step == 8
 
 
+class EmaTrace(pl.Callback):
+    """Records (generator params, EMA params) after every training batch."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_train_batch_end(self, trainer, pl_module, *args):
+        flat = lambda net: torch.cat([p.detach().flatten() for p in net.parameters()]).clone()
+        self.rows.append((flat(pl_module.gen), flat(pl_module.gen_ema.module)))
+
+
+def test_gan_ema_follows_the_recurrence_and_is_what_gets_sampled(tmp_path):
+    decay = 0.5  # large steps, so the average is far from the last weights
+    model = GANModule(**TINY_GAN, ema_decay=decay)
+    trace = EmaTrace()
+    t = trainer(tmp_path, limit_train_batches=3, callbacks=[trace])
+    t.fit(model, loader(n=24))
+    (g1, e1), *rest = trace.rows
+    assert torch.equal(e1, g1)  # the first update copies the weights
+    prev = e1
+    for g, e in rest:
+        assert torch.allclose(e, decay * prev + (1 - decay) * g, atol=1e-6)
+        assert not torch.allclose(e, g)
+        prev = e
+    assert not any(p.requires_grad for p in model.gen_ema.parameters())
+    z = torch.randn(4, 5)
+    with torch.no_grad():
+        sampled = model.generator()(z)
+        assert torch.equal(sampled, model.gen_ema.module.eval()(z))
+        assert not torch.allclose(sampled, model.gen.eval()(z))
+
+
+def test_gan_without_ema_continues_with_ema_from_its_weights(tmp_path):
+    model = GANModule(**TINY_GAN)  # trained without an average
+    t = trainer(tmp_path, limit_train_batches=2)
+    t.fit(model, loader())
+    ckpt = tmp_path / "plain.ckpt"
+    t.save_checkpoint(ckpt)
+    model2 = GANModule(**TINY_GAN, ema_decay=0.9)
+    trace = EmaTrace()
+    t2 = trainer(tmp_path, limit_train_batches=2, max_epochs=2, callbacks=[trace])
+    t2.fit(model2, loader(), ckpt_path=str(ckpt))
+    assert t2.current_epoch == 2
+    g1, e1 = trace.rows[0]
+    assert torch.equal(e1, g1)  # the average starts at the weights being trained, not at a fresh init
+    path = tmp_path / "ema.ckpt"
+    t2.save_checkpoint(path)
+    z = torch.randn(3, 5)
+    assert torch.equal(load_generator(path)(z), model2.generator()(z))
+
+
+def test_gan_ema_decay_checked():
+    with pytest.raises(ValueError, match="ema_decay"):
+        GANModule(**TINY_GAN, ema_decay=1.0)
+
+
 # ---------------------------------------------------------------- fixed-latent grids
 
 @pytest.mark.parametrize("cls,kw", [(VAEModule, TINY_VAE), (GANModule, TINY_GAN)])

@@ -44,6 +44,7 @@ class RelaxedPosterior:
         if chunk_size == "auto":
             chunk_size = 64 if torch.device(getattr(distribution, "device", "cpu")).type == "cpu" else None
         self.chunk_size = chunk_size
+        self.tap = None  # a callable(z, probs) that sees every evaluation (the surrogate's training points)
 
     @property
     def dim(self) -> int:
@@ -77,7 +78,10 @@ class RelaxedPosterior:
     def logdensity(self, z: torch.Tensor) -> torch.Tensor:
         if (parts := self._chunks(z)) is not None:
             return torch.cat([self.logdensity(c) for c in parts])
-        return self.distribution.log_prior(z) + self.log_likelihood(self.probs(z))
+        probs = self.probs(z)
+        if self.tap is not None:
+            self.tap(z, probs)
+        return self.distribution.log_prior(z) + self.log_likelihood(probs)
 
     def logdensity_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if (parts := self._chunks(z)) is not None:

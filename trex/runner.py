@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from trex.diagnostics import ess_chain_sum, summarize
 from trex.results import SampleSet
 from trex.schedules import make_schedule
+from trex.surrogate import PointTap, SurrogatePosterior, fit_surrogate
 
 
 def initial_positions(posterior, num_chains: int, generator: torch.Generator, init="prior_best",
@@ -184,22 +185,58 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
     signature = (str(posterior.target), num_chains, num_warmup, num_samples, thin, posterior.sigma, bool(resample))
     ck = _load_checkpoint(checkpoint, signature)
     log_w = torch.zeros(num_chains, device=dist.device, dtype=torch.float64)  # SMC weights (resample=True)
+    # surrogate-gradient HMC: the points evaluated before fit_at train the surrogate the rest follows
+    fit_at = int(kernel.surrogate_at * num_warmup) if getattr(kernel, "surrogate", False) else None
+    if fit_at is not None and fit_at < 1:
+        raise ValueError(f"surrogate=True needs warm-up steps to learn from; num_warmup={num_warmup} leaves none")
+    tap = PointTap(seed=int(torch.randint(2**31, (), generator=gen))) if fit_at is not None else None
     if ck is not None:
         t0, state, params, adapt, rec, counts = ck["t"], ck["state"], ck["params"], ck["adapt"], ck["rec"], ck["counts"]
         log_w = ck.get("log_w", log_w)
+        tap = ck.get("tap", tap)
+        if ck.get("guide_net") is not None:
+            kernel.guide = SurrogatePosterior(posterior, ck["guide_net"])
         gen.set_state(ck["rng"])
         posterior.sigma_factor = ck["sigma_factor"]
     else:
         t0, counts, rec = 0, {"grad_evals": 0, "batched_grad_evals": 0, "steps": 0, "resampled": 0}, _Recorder(store_images)
         posterior.sigma_factor = _factor(schedule, 0, num_warmup)
+        posterior.tap = tap
         z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
         state = kernel.init(z0, posterior)
         params = kernel.init_params(num_chains, dist.dim, dist.device, dist.dtype)
         adapt = kernel.adaptation(num_warmup)
     anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
+    posterior.tap = tap if fit_at is not None and t0 < fit_at else None
+    try:
+        return _loop(posterior, kernel, schedule, num_chains, num_warmup, thin, gen, checkpoint, checkpoint_every,
+                     progress, tol, resample, total, t0, state, params, adapt, rec, counts, log_w, signature,
+                     anneal_end, fit_at, tap)
+    finally:  # the kernel and posterior may serve the next target: leave them as they came
+        posterior.tap = None
+        if fit_at is not None:
+            kernel.guide = None
+
+
+def _fit_guide(posterior, kernel, tap, state, counts, num_warmup, fit_at):
+    """Fit the surrogate on the tapped points and let the kernel follow it from now on; the rest of
+    warm-up adapts step size, metric and trajectory length afresh for the new force field."""
+    posterior.tap = None
+    t = time.time()
+    net, report = fit_surrogate(tap.z, tap.p)
+    report["fit_s"] = round(time.time() - t, 2)
+    counts["surrogate"] = report
+    kernel.guide = SurrogatePosterior(posterior, net)
+    return kernel.init(state.position, posterior), kernel.adaptation(num_warmup - fit_at)
+
+
+def _loop(posterior, kernel, schedule, num_chains, num_warmup, thin, gen, checkpoint, checkpoint_every, progress,
+          tol, resample, total, t0, state, params, adapt, rec, counts, log_w, signature, anneal_end, fit_at, tap):
     bar = tqdm(total=total, initial=t0, disable=not progress, desc="sampling", dynamic_ncols=True)
     acc_ema, near = None, float("nan")
     for t in range(t0, total):
+        if t == fit_at:
+            state, adapt = _fit_guide(posterior, kernel, tap, state, counts, num_warmup, fit_at)
         warm = t < num_warmup
         f = _factor(schedule, t, num_warmup) if warm else 1.0
         if f != posterior.sigma_factor:  # the density changed: recompute the cached values
@@ -218,6 +255,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
             params = adapt.final(params) if num_warmup > 0 else params
         state, info = kernel.step(state, posterior, params, gen)
         counts["batched_grad_evals"] += int(info.num_grad_evals)
+        counts["guide_evals"] = counts.get("guide_evals", 0) + int(getattr(info, "guide_evals", 0))
         counts["steps"] += 1
         if warm:
             params = adapt.update(params, state, info)
@@ -237,7 +275,9 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
         if checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < total:
             _save_checkpoint(checkpoint, {"t": t + 1, "state": state, "params": params, "adapt": adapt, "rec": rec,
                                           "counts": counts, "rng": gen.get_state(), "signature": signature, "log_w": log_w,
-                                          "sigma_factor": posterior.sigma_factor})
+                                          "sigma_factor": posterior.sigma_factor,
+                                          "tap": tap if fit_at is not None and t + 1 < fit_at else None,
+                                          "guide_net": getattr(getattr(kernel, "guide", None), "net", None)})
     bar.close()
     posterior.sigma_factor = 1.0
     counts["grad_evals"] = counts["batched_grad_evals"] * num_chains

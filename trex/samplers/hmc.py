@@ -79,6 +79,8 @@ class HMCInfo(NamedTuple):
     proposal: Tensor
     velocity: Tensor
     integration_time: Tensor
+    guide_evals: int = 0  # batched gradient calls of the surrogate (the classifier is not called)
+    tune_prob: Optional[Tensor] = None  # what step-size adaptation aims at target_accept (see HMC.step)
 
 
 class HMC:
@@ -98,13 +100,20 @@ class HMC:
     and volume-preserving, so the Metropolis step keeps the exact posterior; a rougher
     gradient only lowers acceptance. The state keeps the exact log density and the
     approximate gradient (the field the trajectories follow).
+
+    surrogate=True goes further: the runner fits a small network of z to the classifier's
+    probabilities on the points the first `surrogate_at` of warm-up visits (trex.surrogate), sets it as
+    `self.guide`, and from then on trajectories follow the guide's gradient, up to
+    `surrogate_max_steps` leapfrog steps, with one exact forward pass per trajectory for the accept step.
+    The same argument keeps the posterior exact.
     """
 
     name = "hmc"
 
     def __init__(self, step_size=0.1, trajectory_length=1.0, max_steps=64, jitter=True,
                  target_accept=0.8, adapt_mass=True, adapt_length=True,
-                 pool_step_size=True, max_energy_error=1000.0, grad_dtype=None):
+                 pool_step_size=True, max_energy_error=1000.0, grad_dtype=None, surrogate=False,
+                 surrogate_at=0.6, surrogate_max_steps=1000):
         self.step_size, self.trajectory_length = step_size, trajectory_length
         self.max_steps, self.jitter, self.target_accept = max_steps, jitter, target_accept
         self.adapt_mass, self.adapt_length = adapt_mass, adapt_length
@@ -113,15 +122,28 @@ class HMC:
         if isinstance(grad_dtype, str):
             grad_dtype = getattr(torch, grad_dtype)
         self.grad_dtype = grad_dtype
+        if surrogate and not 0.0 < surrogate_at < 1.0:
+            raise ValueError(f"surrogate_at is the share of warm-up before the surrogate is fit, in (0, 1); "
+                             f"got {surrogate_at}")
+        self.surrogate, self.surrogate_at = bool(surrogate), float(surrogate_at)
+        self.surrogate_max_steps = int(surrogate_max_steps)
+        self.guide = None  # set by the runner once the surrogate is fit
+
+    def steps_cap(self) -> int:
+        return self.surrogate_max_steps if self.guide is not None else self.max_steps
+
+    def _field(self, target):
+        """What trajectories follow: the surrogate once there is one, else the target."""
+        return self.guide if self.guide is not None else target
 
     def _precision(self, device):
-        if self.grad_dtype is None:
+        if self.grad_dtype is None or self.guide is not None:
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=self.grad_dtype)
 
     def _exact(self, target, position, logdensity):
         """The float32 log density where the approximate one is finite (bad points stay bad)."""
-        if self.grad_dtype is None:
+        if self.grad_dtype is None and self.guide is None:
             return logdensity
         exact, _ = evaluate(target, position, with_grad=False)
         return torch.where(torch.isfinite(logdensity), exact, logdensity)
@@ -129,7 +151,7 @@ class HMC:
     def init(self, position: Tensor, target) -> State:
         position = position.detach()
         with self._precision(position.device):
-            logdensity, grad = evaluate(target, position)
+            logdensity, grad = evaluate(self._field(target), position)
         return State(position, self._exact(target, position, logdensity), grad)
 
     def init_params(self, num_chains, dim, device=None, dtype=None) -> HMCParams:
@@ -143,10 +165,11 @@ class HMC:
         eps, inv_mass = params.step_size, params.inv_mass
         p0 = torch.randn(q0.shape, **kw) / inv_mass.sqrt()
         u = 1.0 - torch.rand((), **kw).item() if self.jitter else 1.0
-        n = torch.ceil(params.trajectory_length * u / eps).clamp(1, self.max_steps).long()
+        n = torch.ceil(params.trajectory_length * u / eps).clamp(1, self.steps_cap()).long()
         num = int(n.max())
         with self._precision(q0.device):
-            q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, target, inv_mass, n)
+            q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, self._field(target), inv_mass, n)
+        ld1_guide = ld1
         ld1 = self._exact(target, q1, ld1)
 
         energy_error = (kinetic(p1, inv_mass) - ld1) - (kinetic(p0, inv_mass) - ld0)
@@ -159,9 +182,18 @@ class HMC:
         a = accepted[:, None]
         new = State(torch.where(a, q1, q0), torch.where(accepted, ld1, ld0),
                     torch.where(a, g1, g0))
-        evals = num + (self.grad_dtype is not None)
-        info = HMCInfo(accept_prob, accepted, divergent, num, evals, eps, n, energy_error,
-                       q1, inv_mass * p1, n.to(eps) * eps)
+        tune = None
+        if self.guide is not None:  # the classifier ran once, forward only
+            grads, evals, guided = 0, 1, num
+            # The step size only controls how well the guide's own energy is kept; the exact acceptance
+            # also pays for the guide's misfit, which no step size removes, so tuning on it would
+            # shrink the step towards 0 chasing an unreachable target_accept.
+            guide_err = (kinetic(p1, inv_mass) - ld1_guide) - (kinetic(p0, inv_mass) - self.guide.logdensity(q0))
+            tune = torch.exp(torch.nan_to_num(-guide_err, nan=-math.inf).clamp(max=0.0))
+        else:
+            grads, evals, guided = num, num + (self.grad_dtype is not None), 0
+        info = HMCInfo(accept_prob, accepted, divergent, grads, evals, eps, n, energy_error,
+                       q1, inv_mass * p1, n.to(eps) * eps, guided, tune)
         return new, info
 
     def adaptation(self, num_warmup: int) -> "HMCAdaptation":
@@ -250,10 +282,11 @@ class HMCAdaptation:
             if self.kernel.adapt_length:
                 self.chees = ChEES(params.trajectory_length)
         if self.chees is not None and self.prev is not None:
-            length = self.chees.update(self.prev, info, self.kernel.max_steps)
+            length = self.chees.update(self.prev, info, self.kernel.steps_cap())
             params = params._replace(trajectory_length=length)
         self.prev = state.position
-        params = params._replace(step_size=self.da.update(info.accept_prob))
+        tune = info.accept_prob if info.tune_prob is None else info.tune_prob
+        params = params._replace(step_size=self.da.update(tune))
         for start, end in self.windows:
             if start < self.m <= end:
                 self.var = self.var or PooledVariance()

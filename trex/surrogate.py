@@ -1,0 +1,124 @@
+"""A cheap stand-in for f(g(z)) that HMC trajectories can follow (surrogate-gradient HMC).
+
+The posterior's cost is the classifier on the decoded image, and a trajectory needs its gradient
+at every leapfrog step. But z has only a few dimensions, so a small network of z can learn the class
+probabilities f(g(z)) from points the warm-up visits anyway. Trajectories then follow the network's
+gradient, and each one ends with a single exact evaluation of the real posterior for the accept
+step. Leapfrog with any fixed force field is reversible and volume-preserving, so the accept step
+keeps the exact posterior: a poor surrogate only lowers acceptance, it cannot bias the draws
+(Neal 2011, sec. 5.5; Zhang, Shahbaba & Zhao 2017 use the same idea with random-basis networks).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LogitSurrogate(nn.Module):
+    """z (B, D) -> class log-probabilities (B, K): an MLP with smooth (SiLU) units, because HMC follows
+    its gradient and a ReLU net's gradient is piecewise constant. Inputs are standardised with the
+    training points' mean and scale."""
+
+    def __init__(self, dim: int, num_classes: int, hidden: int = 128, depth: int = 3):
+        super().__init__()
+        layers, width = [], dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.SiLU()]
+            width = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(width, num_classes))
+        self.register_buffer("shift", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net((z - self.shift) / self.scale).log_softmax(-1)
+
+
+def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth: int = 3, steps: int = 3000,
+                  batch: int = 2048, lr: float = 3e-3, seed: int = 0) -> tuple[LogitSurrogate, dict]:
+    """Fit a LogitSurrogate to (z, probs) pairs by cross-entropy against the soft labels (KL to the
+    classifier's probabilities), with a cosine-decayed Adam. Returns the net (eval mode, frozen) and a
+    report: the fit's mean KL and largest probability error on a held-out tenth of the points."""
+    z, probs = z.detach().float(), probs.detach().float()
+    if len(z) < 20:
+        raise ValueError(f"need at least 20 points to fit a surrogate, got {len(z)}")
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(z), generator=g)
+    n_val = max(len(z) // 10, 1)
+    val, train = perm[:n_val], perm[n_val:]
+    torch.manual_seed(seed)
+    net = LogitSurrogate(z.shape[1], probs.shape[1], hidden, depth)
+    net.shift.copy_(z[train].mean(0))
+    net.scale.copy_(z[train].std(0).clamp_min(1e-6))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = train[torch.randint(len(train), (min(batch, len(train)),), generator=g)]
+            loss = -(probs[idx] * net(z[idx])).sum(-1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval().requires_grad_(False)
+    with torch.no_grad():
+        logq = net(z[val])
+        p = probs[val]
+        kl = (p * (p.clamp_min(1e-12).log() - logq)).sum(-1)
+        err = (logq.exp() - p).abs().max(-1).values
+    report = {"points": len(z), "val_kl_mean": float(kl.mean()), "val_prob_err_mean": float(err.mean()),
+              "val_prob_err_p95": float(err.quantile(0.95))}
+    return net, report
+
+
+class SurrogatePosterior:
+    """The posterior with the classifier-on-decoder replaced by `net`: the same prior, target,
+    σ and σ factor (read from `posterior` on every call, so annealing carries over)."""
+
+    def __init__(self, posterior, net: LogitSurrogate):
+        self.posterior, self.net = posterior, net
+
+    @property
+    def dim(self) -> int:
+        return self.posterior.dim
+
+    def logdensity(self, z: torch.Tensor) -> torch.Tensor:
+        post = self.posterior
+        return post.distribution.log_prior(z) + post.log_likelihood(self.net(z).exp())
+
+    def logdensity_and_grad(self, z: torch.Tensor):
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            lp = self.logdensity(z)
+            (grad,) = torch.autograd.grad(lp.sum(), z)
+        return lp.detach(), grad
+
+
+class PointTap:
+    """Collects (z, probs) pairs from a posterior's evaluations, keeping at most `capacity` of them
+    (a uniform random subset once full, by reservoir sampling over batches)."""
+
+    def __init__(self, capacity: int = 200_000, seed: int = 0):
+        self.capacity, self.seen = capacity, 0
+        self.z, self.p = None, None
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __call__(self, z: torch.Tensor, probs: torch.Tensor):
+        z, probs = z.detach().float().cpu(), probs.detach().float().cpu()
+        ok = torch.isfinite(z).all(-1) & torch.isfinite(probs).all(-1)
+        z, probs = z[ok], probs[ok]
+        if self.z is None:
+            self.z, self.p = z[:0], probs[:0]
+        n_add = min(max(self.capacity - len(self.z), 0), len(z))
+        if n_add:
+            self.z, self.p = torch.cat([self.z, z[:n_add]]), torch.cat([self.p, probs[:n_add]])
+            z, probs = z[n_add:], probs[n_add:]
+            self.seen += n_add
+        if len(z):  # reservoir: the i-th point seen replaces a random slot with probability capacity / i
+            i = self.seen + torch.arange(1, len(z) + 1)
+            slot = (torch.rand(len(z), generator=self.gen) * i).long()
+            keep = slot < self.capacity
+            self.z[slot[keep]], self.p[slot[keep]] = z[keep], probs[keep]
+            self.seen += len(z)
+
+    def __len__(self):
+        return 0 if self.z is None else len(self.z)
