@@ -45,6 +45,7 @@ def run_one(label, post, sampler, chains, warmup, samples, seed, **kw):
     named = [c for c, v in zip(res.meta["classes"], res.ideal) if v > 0]
     return {"sampler": label, "chains": chains, "warmup": warmup, "kept": chains * samples,
             "wall_s": round(wall, 1), "grad_evals": int(res.meta["grad_evals"]),
+            "surrogate_grads": int(res.meta.get("guide_evals", 0)) * chains or "-",
             "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 3),
             "ess_chain_sum": round(d["ess_chain_sum_min"], 1), "chain_ess_per_s": round(d["ess_chain_sum_min"] / wall, 3),
             "conf_ess_min": round(d["confidence_ess_bulk_min"], 1),
@@ -54,7 +55,7 @@ def run_one(label, post, sampler, chains, warmup, samples, seed, **kw):
 
 
 def table(rows) -> str:
-    cols = ["sampler", "chains", "warmup", "kept", "wall_s", "grad_evals", "ess_bulk_min", "ess_per_s", "vs_nuts",
+    cols = ["sampler", "chains", "warmup", "kept", "wall_s", "grad_evals", "surrogate_grads", "ess_bulk_min", "ess_per_s", "vs_nuts",
             "vs_nuts_multi",
             "ess_chain_sum", "chain_ess_per_s", "vs_nuts_chain",
             "conf_ess_min", "within_0.05", "within_0.1", "accept", "divergences", "rhat_max", "confidence"]
@@ -75,10 +76,11 @@ def main(argv=None):
                     help="chains:warmup:samples of a multi-chain NUTS row started like ours ('' skips it)")
     ap.add_argument("--chains", type=int, default=64)
     ap.add_argument("--warmup", type=int, default=300, help="warm-up steps of our samplers")
-    ap.add_argument("--many", default="64:300:300:bfloat16:16,256:150:25:bfloat16:64",
-                    help="more HMC rows, comma-separated chains:warmup:samples:grad_dtype:init_candidates[:smc], "
-                         "e.g. 64:150:300:float32:16 for a shorter warm-up; a trailing ':smc' starts from "
-                         "init=prior_resample and resamples during warm-up ('' skips them)")
+    ap.add_argument("--many", default="64:150:1200:float32:16:surrogate,64:300:300:bfloat16:16,256:150:25:bfloat16:64",
+                    help="more HMC rows, comma-separated chains:warmup:samples:grad_dtype:init_candidates[:flag...], "
+                         "e.g. 64:150:300:float32:16 for a shorter warm-up; flag 'smc' starts from "
+                         "init=prior_resample and resamples during warm-up, flag 'surrogate' lets trajectories follow "
+                         "a surrogate fit during warm-up ('' skips them)")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,rwm")
@@ -108,11 +110,15 @@ def main(argv=None):
         rows.append(run_one("trex HMC (batched)", post, trex.samplers.HMC(), a.chains, a.warmup, a.samples, a.seed))
         print(table(rows[-1:]), flush=True)
         for spec in filter(None, a.many.split(",")):
-            chains, warmup, samples, dtype, candidates, *smc = spec.split(":")
-            kernel = trex.samplers.HMC(grad_dtype=None if dtype in ("", "float32") else dtype)
+            chains, warmup, samples, dtype, candidates, *flags = spec.split(":")
+            unknown = set(flags) - {"smc", "surrogate"}
+            if unknown:
+                raise SystemExit(f"unknown --many flags {sorted(unknown)} in {spec!r}; use smc, surrogate")
+            smc, surrogate = "smc" in flags, "surrogate" in flags
+            kernel = trex.samplers.HMC(grad_dtype=None if dtype in ("", "float32") else dtype, surrogate=surrogate)
             grads = f", {dtype} gradients" if kernel.grad_dtype else ""
-            smc = smc == ["smc"]
-            label = f"trex HMC ({chains} chains, {warmup} + {samples}{grads}{', SMC warm-up' if smc else ''})"
+            label = (f"trex HMC ({chains} chains, {warmup} + {samples}{grads}{', SMC warm-up' if smc else ''}"
+                     f"{', surrogate gradients' if surrogate else ''})")
             rows.append(run_one(label, post, kernel, int(chains), int(warmup), int(samples), a.seed,
                                 init_candidates=int(candidates), resample=smc,
                                 init="prior_resample" if smc else "prior_best"))

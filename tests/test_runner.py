@@ -7,6 +7,15 @@ import trex
 from trex.samplers import HMC, RWM
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # small batched ops and the surrogate fit run faster on one thread than fighting for two
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def make_post(tiny_models, target="class:3"):
     decoder, clf = tiny_models
     return trex.RelaxedPosterior(trex.LatentGaussian(decoder), clf, target, sigma=0.05)
@@ -148,3 +157,72 @@ def test_resample_with_a_whole_run_backend_is_refused(tiny_models):
     with pytest.raises(ValueError, match="resample=True needs a step-by-step kernel"):
         trex.sample(make_post(tiny_models), trex.samplers.NUTSPyro(), num_chains=1, num_warmup=2, num_samples=2,
                     resample=True, progress=False)
+
+
+class _Smooth(torch.nn.Module):
+    """Two classes, P(class 0 | x) = sigmoid(3 x): smooth, so a small surrogate can learn it."""
+    num_classes = 2
+
+    def forward(self, x):
+        p0 = torch.sigmoid(3 * x.reshape(-1))
+        return torch.stack([p0, 1 - p0], -1)
+
+
+def test_surrogate_hmc_matches_quadrature_and_skips_classifier_gradients():
+    """Surrogate-gradient HMC on a 1-D posterior whose mean and variance come from quadrature:
+    within 4 Monte Carlo standard errors. After the fit, sampling calls the classifier without a
+    gradient, once per step."""
+    post = trex.RelaxedPosterior(trex.LatentGaussian(_Identity(), 1), _Smooth(), "p:0=0.7,1=0.3", sigma=0.05,
+                                 output="probs")
+    z = torch.linspace(-6, 6, 200001)
+    with torch.no_grad():
+        w = torch.softmax(post.logdensity(z[:, None]).double(), 0)
+    mean = float((w * z).sum())
+    var = float((w * (z - mean) ** 2).sum())
+    kernel = HMC(surrogate=True, surrogate_fit_steps=300, surrogate_max_steps=32)
+    res = trex.sample(post, kernel, num_chains=32, num_warmup=100, num_samples=200, seed=0, store_images=False,
+                      progress=False)
+    x = res.latents[..., 0]
+    mcse = trex.diagnostics.mcse_mean(x)[0]
+    assert abs(x.mean() - mean) < 4 * mcse, (x.mean(), mean, mcse)
+    sq = (x - mean) ** 2
+    assert abs(sq.mean() - var) < 4 * trex.diagnostics.mcse_mean(sq)[0], (sq.mean(), var)
+    meta = res.meta
+    assert meta["surrogate"]["points"] > 1000 and meta["surrogate"]["val_prob_err_mean"] < 0.02
+    assert meta["guide_evals"] > 0
+    # exact gradients only during the first 60 % of warm-up (plus one per σ change)
+    assert meta["batched_grad_evals"] < 60 * kernel.max_steps + 30
+    assert kernel.guide is None and post.tap is None  # both left as they came, ready for the next target
+    assert res.diagnostics["accept_rate"] > 0.5
+
+
+@pytest.mark.parametrize("die_at", [15, 27, 45], ids=["before-fit", "at-fit", "after-fit"])
+def test_surrogate_run_resumes_like_an_uninterrupted_one(tiny_models, tmp_path, die_at):
+    """Interrupted while still collecting points (the collection is in the checkpoint), with the last
+    checkpoint exactly where the fit happens, or after the fit (the surrogate is in the checkpoint):
+    the resumed run gives the same draws. The fit is at step 24 (60 % of 40); checkpoints every 8."""
+    kw = dict(num_chains=4, num_warmup=40, num_samples=20, seed=3, progress=False, checkpoint_every=8,
+              store_images=False)
+    sur = dict(max_steps=16, surrogate=True, surrogate_fit_steps=200, surrogate_max_steps=32)
+    full = trex.sample(make_post(tiny_models), HMC(**sur), **kw)
+    ck = tmp_path / "resume.pt"
+    with pytest.raises(Interrupt):
+        trex.sample(make_post(tiny_models), DyingHMC(die_at, **sur), checkpoint=ck, **kw)
+    resumed = trex.sample(make_post(tiny_models), HMC(**sur), checkpoint=ck, **kw)
+    np.testing.assert_allclose(resumed.latents, full.latents, rtol=1e-5, atol=1e-6)
+    fit = lambda r: {k: v for k, v in r.meta["surrogate"].items() if k != "fit_s"}
+    assert fit(resumed) == fit(full)  # the same points, so the same fit
+
+
+def test_point_tap_keeps_a_uniform_sample_of_what_it_saw():
+    from trex.surrogate import PointTap
+    tap = PointTap(capacity=500, seed=0)
+    for i in range(40):  # 40 batches of 100 points, labelled by batch
+        z = torch.full((100, 1), float(i))
+        tap(z, torch.ones(100, 2) / 2)
+    assert len(tap) == 500 and tap.seen == 4000
+    # each batch holds 1/40 of what was seen: the early ones are not over-represented
+    counts = torch.bincount(tap.z[:, 0].long(), minlength=40).float()
+    assert abs(float(counts[:20].sum()) - 250) < 4 * (500 * 0.25) ** 0.5
+    tap(torch.tensor([[float("nan")]]), torch.ones(1, 2) / 2)  # non-finite points are dropped
+    assert tap.seen == 4000

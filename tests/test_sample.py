@@ -108,12 +108,14 @@ def test_bench_rows_compare_pooled_ess_with_multi_chain_nuts(checkpoints, tmp_pa
     clf, gen = checkpoints
     rows = bench_samplers.main([f"--classifier={clf}", f"--generator={gen}", "--target=class:3",
                                 "--nuts-warmup=4", "--nuts-samples=6", "--nuts-multi=2:4:6", "--chains=4",
-                                "--warmup=10", "--samples=6", "--many=8:10:6:bfloat16:2,8:10:6:float32:2:smc", "--threads=1",
+                                "--warmup=10", "--samples=6", "--many=8:10:6:bfloat16:2,8:10:6:float32:2:smc,8:10:6:float32:2:surrogate", "--threads=1",
                                 f"--out={tmp_path}"])
     names = [r["sampler"] for r in rows]
     assert names == ["Pyro NUTS (paper)", "Pyro NUTS (2 chains)", "trex HMC (batched)",
                      "trex HMC (8 chains, 10 + 6, bfloat16 gradients)",
-                     "trex HMC (8 chains, 10 + 6, SMC warm-up)", "trex RWM (batched)"]
+                     "trex HMC (8 chains, 10 + 6, SMC warm-up)", "trex HMC (8 chains, 10 + 6, surrogate gradients)",
+                     "trex RWM (batched)"]
+    assert rows[-2]["surrogate_grads"] > 0 and rows[2]["surrogate_grads"] == "-"
     single, multi = rows[0], rows[1]
     assert (single["chains"], multi["chains"], multi["kept"]) == (1, 2, 12)
     for r in rows:

@@ -223,7 +223,7 @@ def _fit_guide(posterior, kernel, tap, state, counts, num_warmup, fit_at):
     warm-up adapts step size, metric and trajectory length afresh for the new force field."""
     posterior.tap = None
     t = time.time()
-    net, report = fit_surrogate(tap.z, tap.p)
+    net, report = fit_surrogate(tap.z, tap.p, steps=kernel.surrogate_fit_steps)
     report["fit_s"] = round(time.time() - t, 2)
     counts["surrogate"] = report
     kernel.guide = SurrogatePosterior(posterior, net)
@@ -276,7 +276,7 @@ def _loop(posterior, kernel, schedule, num_chains, num_warmup, thin, gen, checkp
             _save_checkpoint(checkpoint, {"t": t + 1, "state": state, "params": params, "adapt": adapt, "rec": rec,
                                           "counts": counts, "rng": gen.get_state(), "signature": signature, "log_w": log_w,
                                           "sigma_factor": posterior.sigma_factor,
-                                          "tap": tap if fit_at is not None and t + 1 < fit_at else None,
+                                          "tap": tap if fit_at is not None and t + 1 <= fit_at else None,
                                           "guide_net": getattr(getattr(kernel, "guide", None), "net", None)})
     bar.close()
     posterior.sigma_factor = 1.0

@@ -45,8 +45,9 @@ def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth
     perm = torch.randperm(len(z), generator=g)
     n_val = max(len(z) // 10, 1)
     val, train = perm[:n_val], perm[n_val:]
-    torch.manual_seed(seed)
-    net = LogitSurrogate(z.shape[1], probs.shape[1], hidden, depth)
+    with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the caller's RNG alone
+        torch.manual_seed(seed)
+        net = LogitSurrogate(z.shape[1], probs.shape[1], hidden, depth)
     net.shift.copy_(z[train].mean(0))
     net.scale.copy_(z[train].std(0).clamp_min(1e-6))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -122,3 +123,13 @@ class PointTap:
 
     def __len__(self):
         return 0 if self.z is None else len(self.z)
+
+    def __getstate__(self):  # a resume checkpoint keeps the reservoir's random state too
+        state = dict(self.__dict__)
+        state["gen"] = self.gen.get_state()
+        return state
+
+    def __setstate__(self, state):
+        gen = torch.Generator()
+        gen.set_state(state.pop("gen"))
+        self.__dict__.update(state, gen=gen)

@@ -113,7 +113,7 @@ class HMC:
     def __init__(self, step_size=0.1, trajectory_length=1.0, max_steps=64, jitter=True,
                  target_accept=0.8, adapt_mass=True, adapt_length=True,
                  pool_step_size=True, max_energy_error=1000.0, grad_dtype=None, surrogate=False,
-                 surrogate_at=0.6, surrogate_max_steps=1000):
+                 surrogate_at=0.6, surrogate_max_steps=1000, surrogate_fit_steps=3000):
         self.step_size, self.trajectory_length = step_size, trajectory_length
         self.max_steps, self.jitter, self.target_accept = max_steps, jitter, target_accept
         self.adapt_mass, self.adapt_length = adapt_mass, adapt_length
@@ -126,7 +126,7 @@ class HMC:
             raise ValueError(f"surrogate_at is the share of warm-up before the surrogate is fit, in (0, 1); "
                              f"got {surrogate_at}")
         self.surrogate, self.surrogate_at = bool(surrogate), float(surrogate_at)
-        self.surrogate_max_steps = int(surrogate_max_steps)
+        self.surrogate_max_steps, self.surrogate_fit_steps = int(surrogate_max_steps), int(surrogate_fit_steps)
         self.guide = None  # set by the runner once the surrogate is fit
 
     def steps_cap(self) -> int:
