@@ -41,3 +41,17 @@ def logged_keys(path) -> set:
         for it in items:
             keys.add(it.key or "/".join(it.nested_key))
     return keys
+
+
+def keys_when_written(find_file, expected, timeout: float = 30.0) -> set:
+    """Keys of the run file that `find_file()` returns, read again until `expected` is among them or
+    `timeout` seconds pass. The offline file is written by W&B's service process, which can still be
+    flushing when `wandb.finish()` returns on a busy machine; the caller asserts on what it gets."""
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        path = find_file()
+        keys = logged_keys(path) if path is not None else set()
+        if set(expected) <= keys or time.monotonic() > end:
+            return keys
+        time.sleep(0.5)
