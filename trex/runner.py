@@ -223,7 +223,8 @@ def _fit_guide(posterior, kernel, tap, state, counts, num_warmup, fit_at):
     warm-up adapts step size, metric and trajectory length afresh for the new force field."""
     posterior.tap = None
     t = time.time()
-    net, report = fit_surrogate(tap.z, tap.p, steps=kernel.surrogate_fit_steps)
+    device = posterior.distribution.device  # the points wait on the CPU; the fit and the net go where z lives
+    net, report = fit_surrogate(tap.z.to(device), tap.p.to(device), steps=kernel.surrogate_fit_steps)
     report["fit_s"] = round(time.time() - t, 2)
     counts["surrogate"] = report
     kernel.guide = SurrogatePosterior(posterior, net)

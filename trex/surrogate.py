@@ -47,7 +47,7 @@ def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth
     val, train = perm[:n_val], perm[n_val:]
     with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the caller's RNG alone
         torch.manual_seed(seed)
-        net = LogitSurrogate(z.shape[1], probs.shape[1], hidden, depth)
+        net = LogitSurrogate(z.shape[1], probs.shape[1], hidden, depth).to(z.device)
     net.shift.copy_(z[train].mean(0))
     net.scale.copy_(z[train].std(0).clamp_min(1e-6))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
