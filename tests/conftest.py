@@ -69,3 +69,12 @@ def tiny_models(mnist_small):
             loss.backward()
             opt.step()
     return PCADecoder(x).eval(), clf.eval()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one intra-op thread for a test module (`pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

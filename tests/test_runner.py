@@ -7,13 +7,8 @@ import trex
 from trex.samplers import HMC, RWM
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # small batched ops and the surrogate fit run faster on one thread than fighting for two
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# small batched ops and the surrogate fit run faster on one thread than fighting for two
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_post(tiny_models, target="class:3"):

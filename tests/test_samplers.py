@@ -12,13 +12,8 @@ from trex.samplers.hmc import HMCParams, kinetic, mass_windows
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny batched ops get slower, not faster, with intra-op threads on a shared machine
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# tiny batched ops get slower, not faster, with intra-op threads on a shared machine
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Gaussian:
