@@ -151,9 +151,14 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
                     sampler_wall_time_s=res.wall_time)
         step_size = res.step_size
     else:
-        rec, step_size, counts = _run_kernel(posterior, sampler, schedule, num_chains, num_warmup, num_samples,
-                                             thin, gen, init, init_candidates, store_images, checkpoint,
-                                             checkpoint_every, progress, tol, resample)
+        try:
+            rec, step_size, counts = _run_kernel(posterior, sampler, schedule, num_chains, num_warmup, num_samples,
+                                                 thin, gen, init, init_candidates, store_images, checkpoint,
+                                                 checkpoint_every, progress, tol, resample)
+        finally:  # the kernel and posterior may serve the next target: leave them as they came
+            posterior.tap = None
+            if getattr(sampler, "surrogate", False):
+                sampler.guide = None
         meta.update(counts)
     arrays = rec.arrays()
     arrays.setdefault("images", None)
@@ -193,7 +198,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
     if ck is not None:
         t0, state, params, adapt, rec, counts = ck["t"], ck["state"], ck["params"], ck["adapt"], ck["rec"], ck["counts"]
         log_w = ck.get("log_w", log_w)
-        tap = ck.get("tap", tap)
+        tap = posterior.tap = ck.get("tap", tap)  # kept only while points are still being collected
         if ck.get("guide_net") is not None:
             kernel.guide = SurrogatePosterior(posterior, ck["guide_net"])
         gen.set_state(ck["rng"])
@@ -207,32 +212,6 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
         params = kernel.init_params(num_chains, dist.dim, dist.device, dist.dtype)
         adapt = kernel.adaptation(num_warmup)
     anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
-    posterior.tap = tap if fit_at is not None and t0 < fit_at else None
-    try:
-        return _loop(posterior, kernel, schedule, num_chains, num_warmup, thin, gen, checkpoint, checkpoint_every,
-                     progress, tol, resample, total, t0, state, params, adapt, rec, counts, log_w, signature,
-                     anneal_end, fit_at, tap)
-    finally:  # the kernel and posterior may serve the next target: leave them as they came
-        posterior.tap = None
-        if fit_at is not None:
-            kernel.guide = None
-
-
-def _fit_guide(posterior, kernel, tap, state, counts, num_warmup, fit_at):
-    """Fit the surrogate on the tapped points and let the kernel follow it from now on; the rest of
-    warm-up adapts step size, metric and trajectory length afresh for the new force field."""
-    posterior.tap = None
-    t = time.time()
-    device = posterior.distribution.device  # the points wait on the CPU; the fit and the net go where z lives
-    net, report = fit_surrogate(tap.z.to(device), tap.p.to(device), steps=kernel.surrogate_fit_steps)
-    report["fit_s"] = round(time.time() - t, 2)
-    counts["surrogate"] = report
-    kernel.guide = SurrogatePosterior(posterior, net)
-    return kernel.init(state.position, posterior), kernel.adaptation(num_warmup - fit_at)
-
-
-def _loop(posterior, kernel, schedule, num_chains, num_warmup, thin, gen, checkpoint, checkpoint_every, progress,
-          tol, resample, total, t0, state, params, adapt, rec, counts, log_w, signature, anneal_end, fit_at, tap):
     bar = tqdm(total=total, initial=t0, disable=not progress, desc="sampling", dynamic_ncols=True)
     acc_ema, near = None, float("nan")
     for t in range(t0, total):
@@ -256,7 +235,7 @@ def _loop(posterior, kernel, schedule, num_chains, num_warmup, thin, gen, checkp
             params = adapt.final(params) if num_warmup > 0 else params
         state, info = kernel.step(state, posterior, params, gen)
         counts["batched_grad_evals"] += int(info.num_grad_evals)
-        counts["guide_evals"] = counts.get("guide_evals", 0) + int(getattr(info, "guide_evals", 0))
+        counts["guide_evals"] = counts.get("guide_evals", 0) + getattr(info, "guide_evals", 0)
         counts["steps"] += 1
         if warm:
             params = adapt.update(params, state, info)
@@ -286,6 +265,19 @@ def _loop(posterior, kernel, schedule, num_chains, num_warmup, thin, gen, checkp
     if checkpoint and Path(checkpoint).exists():
         os.remove(checkpoint)  # finished: the SampleSet is the record now
     return rec, step_size, counts
+
+
+def _fit_guide(posterior, kernel, tap, state, counts, num_warmup, fit_at):
+    """Fit the surrogate on the tapped points and let the kernel follow it from now on; the rest of
+    warm-up adapts step size, metric and trajectory length afresh for the new force field."""
+    posterior.tap = None
+    t = time.time()
+    device = posterior.distribution.device  # the points wait on the CPU; the fit and the net go where z lives
+    net, report = fit_surrogate(tap.z.to(device), tap.p.to(device), steps=kernel.surrogate_fit_steps)
+    report["fit_s"] = round(time.time() - t, 2)
+    counts["surrogate"] = report
+    kernel.guide = SurrogatePosterior(posterior, net)
+    return kernel.init(state.position, posterior), kernel.adaptation(num_warmup - fit_at)
 
 
 def _factor(schedule, t, num_warmup) -> float:

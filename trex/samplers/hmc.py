@@ -66,6 +66,9 @@ class HMCInfo(NamedTuple):
     proposal          (B, D) end of the trajectory (before the accept/reject)
     velocity          (B, D) inv_mass * momentum at the end of the trajectory
     integration_time  (B,) num_steps * step_size
+    guide_evals       int, batched gradient calls of the surrogate (0 without one)
+    tune_prob         (B,) what step-size adaptation drives to target_accept: the acceptance, or with a
+                      surrogate the acceptance of the surrogate's own energy (see HMC.step)
     """
 
     accept_prob: Tensor
@@ -79,8 +82,8 @@ class HMCInfo(NamedTuple):
     proposal: Tensor
     velocity: Tensor
     integration_time: Tensor
-    guide_evals: int = 0  # batched gradient calls of the surrogate (the classifier is not called)
-    tune_prob: Optional[Tensor] = None  # what step-size adaptation aims at target_accept (see HMC.step)
+    guide_evals: int
+    tune_prob: Tensor
 
 
 class HMC:
@@ -182,7 +185,7 @@ class HMC:
         a = accepted[:, None]
         new = State(torch.where(a, q1, q0), torch.where(accepted, ld1, ld0),
                     torch.where(a, g1, g0))
-        tune = None
+        tune = accept_prob
         if self.guide is not None:  # the classifier ran once, forward only
             grads, evals, guided = 0, 1, num
             # The step size only controls how well the guide's own energy is kept; the exact acceptance
@@ -285,8 +288,7 @@ class HMCAdaptation:
             length = self.chees.update(self.prev, info, self.kernel.steps_cap())
             params = params._replace(trajectory_length=length)
         self.prev = state.position
-        tune = info.accept_prob if info.tune_prob is None else info.tune_prob
-        params = params._replace(step_size=self.da.update(tune))
+        params = params._replace(step_size=self.da.update(info.tune_prob))
         for start, end in self.windows:
             if start < self.m <= end:
                 self.var = self.var or PooledVariance()
