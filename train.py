@@ -72,7 +72,7 @@ def train(cfg: DictConfig) -> dict:
               "profile": cfg.profile.name}
     if hasattr(model, "generator") and cfg.get("fid") and trainer.is_global_zero:
         from lightning_modules.evaluate import generator_report
-        result["fid"] = generator_report(model, datamodule, cfg.get("fid_classifier"), out, trainer.logger)
+        result["fid"] = generator_report(model.generator(), datamodule, cfg.get("fid_classifier"), trainer.logger)
     if trainer.is_global_zero:
         write_json(out / "metrics.json", result)
         write_json(out / "manifest.json", {"kind": "train", "code_version": code_version(),

@@ -1,6 +1,7 @@
 """End-of-training report for generators: FID on held-out images and which classes they draw."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -22,9 +23,17 @@ def class_shares(generator, classifier, classes, n: int = 10_000, seed: int = 1)
     return label_shares(classifier, generate(generator, n, seed=seed), classes)
 
 
-def generator_report(model, datamodule, fid_classifier: str | None, out: Path, logger=None) -> dict:
+def classifier_stamp(path) -> dict:
+    """Which classifier scored a generator: its path and a hash of its weights file, so that a zoo
+    whose classifier was retrained can tell which scores are stale."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return {"checkpoint": str(path), "sha256": digest}
+
+
+def generator_report(generator, datamodule, fid_classifier: str | None, logger=None) -> dict:
     """FID with the full-data classifier's features, the class mix of generated images, and for
-    leave-one-class-out / novel-class generators the share of classes they should not draw."""
+    leave-one-class-out / novel-class generators the share of classes they should not draw.
+    `generator`: the bare z -> image module (e.g. `module.generator()` or `load_generator(path)`)."""
     if not fid_classifier or not Path(fid_classifier).is_file():
         return {"skipped": f"no feature classifier (fid_classifier={fid_classifier!r}); train "
                            f"experiment=<dataset>/classifier first and pass its checkpoint"}
@@ -33,8 +42,9 @@ def generator_report(model, datamodule, fid_classifier: str | None, out: Path, l
         raise ValueError(f"the FID feature classifier must cover all classes, it has {classes}")
     datamodule.setup("test")
     real = datamodule.test_set.tensors[0]
-    gen = model.generator().cpu()
+    gen = generator.cpu()
     report = fid_report(gen, real, classifier, datamodule.dataset)
+    report["judge"] = classifier_stamp(fid_classifier)
     shares = class_shares(gen, classifier, classes)
     report["class_shares"] = shares
     trained = set(datamodule.classes)

@@ -1,13 +1,17 @@
 """The model zoo: every model one dataset's experiments need, trained once, found by name.
 
     python -m lightning_modules.zoo --dataset mnist --profile quick [--only classifier,vae] [--retrain 'gan*']
-                                    [-- overrides...]
+                                    [--rescore] [-- overrides...]
 
 Layout: <zoo>/<profile>/<dataset>/<name>.ckpt plus index.json; each model trains in its own fixed run
 folder (<zoo>/<profile>/<dataset>/runs/<name>), so an interrupted zoo resumes from the model's last
 checkpoint, and finished models are skipped. `--retrain` trains finished models again; their run folder
 resumes from its last checkpoint, so after raising a profile's max_epochs only the extra epochs are trained
 (the index's wall time then adds both parts).
+
+Each generator's FID and left-out share are scored by the zoo's full-data classifier, whose weights'
+hash the report keeps. When that classifier is trained again, the zoo scores the generators it had
+scored again at the end of the build; `--rescore` (no training) also scores those from before the hash.
 """
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ import json
 import shutil
 import subprocess
 import sys
+import os
 import time
 from pathlib import Path
 
+from lightning_modules.evaluate import classifier_stamp
 from lightning_modules.runinfo import code_version, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,8 +74,58 @@ def train_subprocess(experiment: str, run_dir: Path, profile: str, overrides: li
     return subprocess.call(cmd, cwd=ROOT)
 
 
+def is_generator(name: str) -> bool:
+    return name.startswith(("gan", "vae"))
+
+
+def score_generator(entry: dict, checkpoint: Path, classifier: Path, data_dir=None) -> dict:
+    """A finished generator's end-of-training report (FID, class mix, left-out share), computed again
+    with `classifier` on its own data split."""
+    from datamodules import ImageDataModule
+    from lightning_modules.evaluate import generator_report
+    from lightning_modules.loading import load_generator
+
+    data_dir = data_dir or os.environ.get("DATA_DIR", "data")
+    dm = ImageDataModule(entry["dataset"], data_dir, **{k: entry["data"].get(k) for k in ("include", "exclude")})
+    return generator_report(load_generator(checkpoint), dm, str(classifier))
+
+
+def stale_scores(index: dict, classifier: Path, unstamped: bool = False) -> list[str]:
+    """Generators scored by another classifier than `classifier` (by its weights' hash); with
+    `unstamped`, also those whose report names no classifier (scored before hashes were kept, or never)."""
+    if not classifier.exists():
+        return []
+    current = classifier_stamp(classifier)["sha256"]
+    out = []
+    for name, e in index["models"].items():
+        judge = ((e.get("fid") or {}).get("judge") or {}).get("sha256")
+        if is_generator(name) and judge != current and (judge is not None or unstamped):
+            out.append(name)
+    return out
+
+
+def rescore(dataset: str, profile: str = "quick", root="zoo", only=None, unstamped: bool = True,
+            score_fn=score_generator) -> dict:
+    """Score the zoo's generators again with its current full-data classifier, skipping those it
+    already scored; the index is written after each, so an interruption loses nothing."""
+    folder = zoo_dir(root, profile, dataset)
+    index = load_index(folder)
+    clf = folder / "classifier.ckpt"
+    if not clf.exists():
+        raise ValueError(f"no full-data classifier at {clf} to score with; train it first "
+                         f"(python -m lightning_modules.zoo --dataset {dataset} --profile {profile} --only classifier)")
+    todo = [n for n in stale_scores(index, clf, unstamped) if not only or n in only]
+    for i, name in enumerate(todo, 1):
+        print(f"[zoo] scoring {name} again with {clf} ({i}/{len(todo)})", flush=True)
+        index["models"][name]["fid"] = score_fn(index["models"][name], folder / f"{name}.ckpt", clf)
+        write_json(folder / "index.json", index)
+    if not todo:
+        print(f"[zoo] every generator is scored by the current {clf}", flush=True)
+    return index
+
+
 def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides=(), logger="wandb",
-          train_fn=train_subprocess, retrain=()) -> dict:
+          train_fn=train_subprocess, retrain=(), score_fn=score_generator) -> dict:
     folder = zoo_dir(root, profile, dataset)
     folder.mkdir(parents=True, exist_ok=True)
     index = load_index(folder)
@@ -107,6 +163,8 @@ def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides
             "code_version": code_version()}
         write_json(folder / "index.json", index)  # after every model: an interruption loses nothing
         print(f"[zoo] {name}: trained in {index['models'][name]['wall_time_s']} s -> {ckpt}", flush=True)
+    if stale_scores(index, clf):  # the classifier was trained again after these generators were scored
+        index = rescore(dataset, profile, root, unstamped=False, score_fn=score_fn)
     return index
 
 
@@ -117,6 +175,8 @@ def main(argv=None):
     ap.add_argument("--root", default="zoo")
     ap.add_argument("--only", default=None, help="comma-separated zoo names, e.g. classifier,vae")
     ap.add_argument("--retrain", default="", help="comma-separated names or patterns to train again, e.g. 'gan*'")
+    ap.add_argument("--rescore", action="store_true",
+                    help="train nothing; score the generators again with the zoo's current classifier")
     ap.add_argument("--logger", default="wandb", choices=["wandb", "csv"])
     ap.add_argument("--list", action="store_true", help="print the model names and exit")
     ap.add_argument("overrides", nargs="*", help="extra train.py overrides, e.g. trainer.max_epochs=1")
@@ -126,6 +186,9 @@ def main(argv=None):
         return
     only = a.only.split(",") if a.only else None
     try:
+        if a.rescore:
+            rescore(a.dataset, a.profile, a.root, only)
+            return
         build(a.dataset, a.profile, a.root, only, a.overrides, a.logger, retrain=[r for r in a.retrain.split(",") if r])
     except (ValueError, RuntimeError) as e:
         sys.exit(f"error: {e}")

@@ -77,6 +77,22 @@ def pairs(index: dict) -> list[str]:
     return head + out if out else []
 
 
+def judges(index: dict) -> str:
+    """Which classifier scored the generators, and a warning when not all by the same one."""
+    seen = {((e.get("fid") or {}).get("judge") or {}).get("sha256") for n, e in index["models"].items()
+            if n.startswith(("gan", "vae"))}
+    clf = index["models"].get("classifier") or {}
+    acc = (clf.get("metrics") or {}).get("test/acc")
+    about = (f"Scored by the zoo's full-data classifier ({clf.get('epochs')} epochs, test accuracy "
+             f"{acc:.4f})" if acc is not None else "Scored by the zoo's full-data classifier")
+    if len(seen) == 1 and None not in seen:
+        return f"{about}, weights sha256 {next(iter(seen))}, for every generator."
+    dataset = next(iter(index["models"].values()))["dataset"]
+    return (f"{about}. WARNING: the scores come from {len(seen - {None})} classifier version(s)"
+            f"{' plus unstamped ones' if None in seen else ''}; `python -m lightning_modules.zoo --dataset "
+            f"{dataset} --rescore` scores them all with the current one.")
+
+
 def timing(index: dict) -> list[str]:
     """Minutes per model family (median, so a run that was paused or resumed does not skew it) and
     the whole zoo as count x median: the 'time one model of each kind and sum' estimate."""
@@ -110,7 +126,7 @@ def main():
             "classifier assigns to classes the generator never saw (the left-out class, or the novel "
             "GAN's complement). real_floor: the same share among real held-out images of the classes "
             "the generator did see, i.e. what the classifier's own mistakes contribute.")
-    text = "\n".join(lines) + "\n\n" + note + "\n"
+    text = "\n".join(lines) + "\n\n" + note + " " + judges(index) + "\n"
     found = fid_pairs(index)
     if found:
         wins = sum(fg < fv for _, _, fg, fv in found)

@@ -329,7 +329,8 @@ def test_generator_report_left_out_share_beside_its_real_floor(monkeypatch, tmp_
                          classes=[4], dataset="blobs")
     ck = tmp_path / "clf.ckpt"
     ck.write_bytes(b"x")
-    rep = evaluate.generator_report(SimpleNamespace(generator=lambda: Gen()), dm, str(ck), tmp_path)
+    rep = evaluate.generator_report(Gen(), dm, str(ck))
     assert rep["real_share_outside_training_classes"] == 0.1
     assert abs(rep["share_outside_training_classes"] - 0.334) < 0.02
     assert rep["class_shares"][3] == rep["share_outside_training_classes"]
+    assert rep["judge"] == evaluate.classifier_stamp(ck) and len(rep["judge"]["sha256"]) == 16

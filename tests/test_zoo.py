@@ -4,13 +4,14 @@ import json
 import pytest
 
 from lightning_modules import zoo
+from lightning_modules.evaluate import classifier_stamp
 
 
 class FakeTrainer:
     """Stands in for train.py: writes what a finished run writes; can die like an interrupted one."""
 
-    def __init__(self, die_on=None):
-        self.calls, self.die_on = [], die_on
+    def __init__(self, die_on=None, tag=b"", stamp=False):
+        self.calls, self.die_on, self.tag, self.stamp = [], die_on, tag, stamp
 
     def __call__(self, experiment, run_dir, profile, overrides):
         self.calls.append((experiment, overrides))
@@ -18,11 +19,13 @@ class FakeTrainer:
             return 130  # killed
         ck = run_dir / "checkpoints" / "best.ckpt"
         ck.parent.mkdir(parents=True, exist_ok=True)
-        ck.write_bytes(experiment.encode())
+        ck.write_bytes(experiment.encode() + self.tag)
+        fid = {"fid_classifier": 1.5} if "gan" in experiment else None
+        if fid and self.stamp:  # as evaluate.generator_report does: which classifier scored it
+            fid["judge"] = classifier_stamp(run_dir.parent.parent / "classifier.ckpt")
         (run_dir / "metrics.json").write_text(json.dumps({
             "best_checkpoint": str(ck), "metrics": {"test/acc": 0.99}, "epochs": 3, "model": "M",
-            "data": {"include": None, "exclude": [3] if "without_3" in experiment else None},
-            "fid": {"fid_classifier": 1.5} if "gan" in experiment else None}))
+            "data": {"include": None, "exclude": [3] if "without_3" in experiment else None}, "fid": fid}))
         return 0
 
 
@@ -87,6 +90,13 @@ def test_fid_table_pairs_and_left_out_share(tmp_path):
     lines = ft.pairs(index)
     assert "| gan_without_3 | vae_without_3 | 100.0 | 300.0 | yes | 1.50 % | 5.00 % | 0.40 % |" in lines
     assert "| gan | vae | 400.0 | 200.0 | NO | - | - | - |" in lines
+    assert "WARNING" in ft.judges(index) and "--rescore" in ft.judges(index)  # nothing stamped
+    for e in index["models"].values():
+        e["fid"]["judge"] = {"checkpoint": "c.ckpt", "sha256": "ab12"}
+    index["models"]["classifier"] = {"dataset": "mnist", "epochs": 3, "metrics": {"test/acc": 0.99}}
+    assert ft.judges(index) == ("Scored by the zoo's full-data classifier (3 epochs, test accuracy 0.9900), "
+                                "weights sha256 ab12, for every generator.")
+    del index["models"]["classifier"]
     timing = ft.timing(index)  # every entry took 1 minute: 4 models, 4 minutes
     assert "| gan | 2 | 1.0 | 2.0 |" in timing
     assert timing[-1].startswith("| **all** | 4 |") and "**4**" in timing[-1]
@@ -105,3 +115,74 @@ def test_retrain_pattern_trains_finished_models_again_and_adds_their_time(tmp_pa
     assert [c[0] for c in again.calls] == ["mnist/gan", "mnist/gan_without_3"]
     assert index["models"]["gan"]["wall_time_s"] >= 1000.0  # resumed: the earlier part counts
     assert index["models"]["gan_without_3"]["wall_time_s"] < 1000.0  # no last.ckpt: a fresh run
+
+
+class FakeScorer:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, entry, checkpoint, classifier):
+        self.calls.append(checkpoint.stem)
+        return {"fid_classifier": 2.5, "judge": classifier_stamp(classifier)}
+
+
+def test_retrained_classifier_scores_its_generators_again(tmp_path):
+    names = ["classifier", "gan", "gan_without_3"]
+    zoo.build("mnist", "quick", tmp_path, only=names, train_fn=FakeTrainer(stamp=True))
+    unchanged = FakeScorer()
+    zoo.build("mnist", "quick", tmp_path, only=names, train_fn=FakeTrainer(), score_fn=unchanged)
+    assert unchanged.calls == []  # nothing retrained, every score is current
+    scorer = FakeScorer()
+    index = zoo.build("mnist", "quick", tmp_path, only=names, train_fn=FakeTrainer(tag=b"v2"),
+                      retrain=["classifier"], score_fn=scorer)
+    assert scorer.calls == ["gan", "gan_without_3"]
+    folder = tmp_path / "quick" / "mnist"
+    saved = json.loads((folder / "index.json").read_text())
+    current = classifier_stamp(folder / "classifier.ckpt")
+    assert saved["models"]["gan"]["fid"] == {"fid_classifier": 2.5, "judge": current} == index["models"]["gan"]["fid"]
+    assert zoo.stale_scores(saved, folder / "classifier.ckpt", unstamped=True) == []
+
+
+def test_rescore_takes_unstamped_scores_only_when_asked(tmp_path):
+    zoo.build("mnist", "quick", tmp_path, only=["classifier", "gan", "gan_without_3"], train_fn=FakeTrainer())
+    folder = tmp_path / "quick" / "mnist"
+    index = json.loads((folder / "index.json").read_text())
+    assert zoo.stale_scores(index, folder / "classifier.ckpt") == []
+    assert zoo.stale_scores(index, folder / "classifier.ckpt", unstamped=True) == ["gan", "gan_without_3"]
+    scorer = FakeScorer()
+    zoo.rescore("mnist", "quick", tmp_path, only=["gan_without_3"], score_fn=scorer)
+    assert scorer.calls == ["gan_without_3"]
+    again = FakeScorer()
+    zoo.rescore("mnist", "quick", tmp_path, score_fn=again)  # the one already done is skipped
+    assert again.calls == ["gan"]
+    with pytest.raises(ValueError, match="train it first"):
+        zoo.rescore("fashion", "quick", tmp_path, score_fn=again)
+
+
+def test_score_generator_loads_the_checkpoint_on_its_own_classes(tmp_path, monkeypatch):
+    """The glue: the generator comes out of its checkpoint and the data split leaves its class out."""
+    import pytorch_lightning as pl
+    import torch
+
+    from lightning_modules import evaluate
+    from lightning_modules.gan import GANModule
+
+    model = GANModule(latent_dim=5, width=4)
+    pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(model, torch.utils.data.DataLoader(
+                   torch.utils.data.TensorDataset(torch.rand(8, 1, 28, 28), torch.zeros(8)), batch_size=4))
+    ck = tmp_path / "gan_without_3.ckpt"
+    model.trainer.save_checkpoint(ck)
+    seen = {}
+
+    def fake_report(generator, dm, classifier):
+        seen.update(latent=generator.latent_dim, training=generator.training, classes=dm.classes,
+                    classifier=classifier, data_dir=dm.data_dir)
+        return {"fid_classifier": 3.0}
+
+    monkeypatch.setattr(evaluate, "generator_report", fake_report)
+    entry = {"dataset": "mnist", "data": {"include": None, "exclude": [3]}}
+    assert zoo.score_generator(entry, ck, tmp_path / "classifier.ckpt", data_dir=tmp_path / "data") == \
+        {"fid_classifier": 3.0}
+    assert seen == {"latent": 5, "training": False, "classes": [0, 1, 2, 4, 5, 6, 7, 8, 9],
+                    "classifier": str(tmp_path / "classifier.ckpt"), "data_dir": str(tmp_path / "data")}
