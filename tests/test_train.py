@@ -65,6 +65,15 @@ def test_paper_profile_uses_paper_sizes():
     assert cfg.model.net == "paper_cnn" and cfg.model.optimizer == "adadelta"
 
 
+def test_fashion_judge_classifier_trains_longer_in_quick_profile():
+    """Only the full-data Fashion classifier (the zoo's judge) gets the longer schedule."""
+    epochs = {e: cfg_for([f"experiment={e}"]).trainer.max_epochs
+              for e in ("fashion/classifier", "fashion/classifier_novel", "mnist/classifier")}
+    assert epochs == {"fashion/classifier": 12, "fashion/classifier_novel": 3, "mnist/classifier": 3}
+    assert cfg_for(["experiment=fashion/classifier", "profile=paper"]).trainer.max_epochs == 14
+    assert cfg_for(["experiment=fashion/classifier", "trainer.max_epochs=1"]).trainer.max_epochs == 1
+
+
 @pytest.mark.parametrize("experiment", ["mnist/classifier", "mnist/ambivalent", "mnist/vae", "mnist/gan",
                                         "mnist/classifier_novel"])
 def test_fast_dev_run_each_model(experiment, tmp_path):
