@@ -23,15 +23,23 @@ def build(cfg: DictConfig):
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()  # unwritable data folder or missing sources fail here, before any training
     model = instantiate(cfg.model, _convert_="all", **_model_data_args(cfg, datamodule))
-    ck = cfg.callbacks.checkpoint
-    callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=ck.monitor, mode=ck.mode,
-                                 save_last=True, save_top_k=1)]
+    callbacks = checkpoint_callbacks(out / "checkpoints", cfg.callbacks.checkpoint)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     if logger:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     trainer = instantiate(cfg.trainer, default_root_dir=str(out), callbacks=callbacks, logger=logger,
                           enable_progress_bar=cfg.callbacks.progress_bar)
     return datamodule, model, trainer
+
+
+def checkpoint_callbacks(folder: Path, ck) -> list[ModelCheckpoint]:
+    """[last] or [last, best]: last.ckpt after every epoch (what a resume starts from) and best.ckpt by
+    the monitored metric. Lightning's own save_last rewrites last.ckpt only when a best.ckpt is
+    saved, so a run interrupted after epochs without improvement would go back to the last one that improved."""
+    last = ModelCheckpoint(dirpath=folder, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+    if ck.monitor is None:
+        return [last]
+    return [last, ModelCheckpoint(dirpath=folder, filename="best", monitor=ck.monitor, mode=ck.mode, save_top_k=1)]
 
 
 def _model_data_args(cfg, datamodule) -> dict:
@@ -61,8 +69,9 @@ def train(cfg: DictConfig) -> dict:
     start = time.time()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
-    ckpt = trainer.checkpoint_callback
-    best, last = ckpt.best_model_path or ckpt.last_model_path, ckpt.last_model_path
+    cbs = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
+    last = cbs[0].best_model_path  # the "last" callback keeps exactly one: the latest epoch
+    best = cbs[-1].best_model_path or last
     if cfg.get("test") and type(model).test_step is not pl.LightningModule.test_step:
         for k, v in trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0].items():
             metrics[k] = float(v)
@@ -72,7 +81,10 @@ def train(cfg: DictConfig) -> dict:
               "profile": cfg.profile.name}
     if hasattr(model, "generator") and cfg.get("fid") and trainer.is_global_zero:
         from lightning_modules.evaluate import generator_report
-        result["fid"] = generator_report(model.generator(), datamodule, cfg.get("fid_classifier"), trainer.logger)
+        from lightning_modules.loading import load_generator
+        # score the checkpoint that is kept (the zoo copies `best`), not the last epoch's weights
+        generator = load_generator(best) if best else model.generator()
+        result["fid"] = generator_report(generator, datamodule, cfg.get("fid_classifier"), trainer.logger)
     if trainer.is_global_zero:
         write_json(out / "metrics.json", result)
         write_json(out / "manifest.json", {"kind": "train", "code_version": code_version(),

@@ -89,6 +89,29 @@ def test_subset_classifier_keeps_label_mapping(tmp_path):
     assert classes == [0, 1, 3, 6, 9] and net.num_classes == 5
 
 
+def test_best_and_last_checkpoints_and_the_report_scores_best(tmp_path, monkeypatch):
+    """The zoo keeps `best.ckpt`, so the end-of-training FID must describe it; `last.ckpt` must be the
+    final epoch. mode=max on the validation loss makes `best` the worse, first epoch."""
+    from lightning_modules import evaluate
+    from lightning_modules.loading import load_generator
+    seen = {}
+    monkeypatch.setattr(evaluate, "generator_report",
+                        lambda gen, dm, clf, logger=None: seen.setdefault("gen", gen) and {"fid_classifier": 1.0})
+    cfg = tiny(tmp_path, "mnist/vae", "callbacks.checkpoint.mode=max", "fid=true",
+               f"fid_classifier={tmp_path / 'clf.ckpt'}")
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = 2
+    res = train_entry.train(cfg)
+    assert res["fid"] == {"fid_classifier": 1.0} and res["best_checkpoint"] != res["last_checkpoint"]
+    z = torch.randn(4, 5)
+    best, last = load_generator(res["best_checkpoint"]), load_generator(res["last_checkpoint"])
+    assert not torch.equal(best(z), last(z))
+    assert torch.equal(seen["gen"](z), best(z))
+    # last.ckpt is the final epoch even though it did not improve (what a resume must start from)
+    assert torch.load(res["last_checkpoint"], weights_only=False)["epoch"] == 1
+    assert torch.load(res["best_checkpoint"], weights_only=False)["epoch"] == 0
+
+
 def test_short_real_run_beats_chance_and_resumes(tmp_path):
     cfg = cfg_for(["experiment=mnist/classifier", "logger=csv", "trainer.max_epochs=1", "data.subset_train=3000",
                    "callbacks.progress_bar=false", "trainer.accelerator=cpu",
