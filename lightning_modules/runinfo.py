@@ -19,6 +19,6 @@ def code_version() -> str:
 
 def write_json(path, obj) -> None:
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # two writers never share a temporary file
     tmp.write_text(json.dumps(obj, indent=2, default=str))
     os.replace(tmp, path)

@@ -67,6 +67,17 @@ def load_index(folder: Path) -> dict:
     return json.loads(f.read_text()) if f.exists() else {"models": {}}
 
 
+def save_entry(folder: Path, name: str, entry: dict | None = None, **fields) -> dict:
+    """Write one model's entry (or some of its fields) into index.json as it is on disk now, not as it
+    was when this command started: another zoo command may have added its own models since."""
+    index = load_index(folder)
+    if entry is not None:
+        index["models"][name] = entry
+    index["models"][name].update(fields)
+    write_json(folder / "index.json", index)
+    return index
+
+
 def train_subprocess(experiment: str, run_dir: Path, profile: str, overrides: list[str]) -> int:
     cmd = [sys.executable, str(ROOT / "train.py"), f"experiment={experiment}", f"profile={profile}",
            f"hydra.run.dir={run_dir}", *overrides]
@@ -117,8 +128,7 @@ def rescore(dataset: str, profile: str = "quick", root="zoo", only=None, unstamp
     todo = [n for n in stale_scores(index, clf, unstamped) if not only or n in only]
     for i, name in enumerate(todo, 1):
         print(f"[zoo] scoring {name} again with {clf} ({i}/{len(todo)})", flush=True)
-        index["models"][name]["fid"] = score_fn(index["models"][name], folder / f"{name}.ckpt", clf)
-        write_json(folder / "index.json", index)
+        index = save_entry(folder, name, fid=score_fn(index["models"][name], folder / f"{name}.ckpt", clf))
     if not todo:
         print(f"[zoo] every generator is scored by the current {clf}", flush=True)
     return index
@@ -155,13 +165,12 @@ def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides
                                f"checkpoint, so running the zoo again resumes it")
         metrics = json.loads((run_dir / "metrics.json").read_text())
         shutil.copyfile(metrics["best_checkpoint"], ckpt)
-        index["models"][name] = {
+        index = save_entry(folder, name, {
             "name": name, "experiment": names[name], "dataset": dataset, "profile": profile,
             "data": {k: metrics["data"].get(k) for k in ("include", "exclude")}, "model": metrics["model"],
             "checkpoint": str(ckpt), "run_dir": str(run_dir), "metrics": metrics["metrics"],
             "fid": metrics.get("fid"), "epochs": metrics["epochs"], "wall_time_s": round(earlier + time.time() - start, 1),
-            "code_version": code_version()}
-        write_json(folder / "index.json", index)  # after every model: an interruption loses nothing
+            "code_version": code_version()})  # after every model: an interruption loses nothing
         print(f"[zoo] {name}: trained in {index['models'][name]['wall_time_s']} s -> {ckpt}", flush=True)
     if stale_scores(index, clf):  # the classifier was trained again after these generators were scored
         index = rescore(dataset, profile, root, unstamped=False, score_fn=score_fn)

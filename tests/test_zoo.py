@@ -186,3 +186,21 @@ def test_score_generator_loads_the_checkpoint_on_its_own_classes(tmp_path, monke
         {"fid_classifier": 3.0}
     assert seen == {"latent": 5, "training": False, "classes": [0, 1, 2, 4, 5, 6, 7, 8, 9],
                     "classifier": str(tmp_path / "classifier.ckpt"), "data_dir": str(tmp_path / "data")}
+
+
+def test_two_zoo_commands_at_once_keep_each_others_models(tmp_path):
+    """While one command trains, another finishes a model and writes the index: neither is lost."""
+    folder = tmp_path / "quick" / "mnist"
+    other = FakeTrainer()
+
+    class Meanwhile(FakeTrainer):
+        def __call__(self, experiment, run_dir, profile, overrides):
+            if experiment == "mnist/gan":  # the other command lands its VAE while this one trains the GAN
+                zoo.build("mnist", "quick", tmp_path, only=["vae"], train_fn=other)
+            return super().__call__(experiment, run_dir, profile, overrides)
+
+    zoo.build("mnist", "quick", tmp_path, only=["classifier", "gan"], train_fn=Meanwhile())
+    index = json.loads((folder / "index.json").read_text())
+    assert set(index["models"]) == {"classifier", "vae", "gan"}
+    assert [c[0] for c in other.calls] == ["mnist/vae"]
+    assert not list(folder.glob("*.tmp"))
