@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import shutil
 import subprocess
 import sys
-import os
 import time
 from pathlib import Path
 

@@ -169,7 +169,7 @@ def test_score_generator_loads_the_checkpoint_on_its_own_classes(tmp_path, monke
 
     model = GANModule(latent_dim=5, width=4)
     pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-               enable_model_summary=False).fit(model, torch.utils.data.DataLoader(
+               enable_model_summary=False, default_root_dir=tmp_path).fit(model, torch.utils.data.DataLoader(
                    torch.utils.data.TensorDataset(torch.rand(8, 1, 28, 28), torch.zeros(8)), batch_size=4))
     ck = tmp_path / "gan_without_3.ckpt"
     model.trainer.save_checkpoint(ck)
