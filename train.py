@@ -69,9 +69,9 @@ def train(cfg: DictConfig) -> dict:
     start = time.time()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
-    cbs = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
-    last = cbs[0].best_model_path  # the "last" callback keeps exactly one: the latest epoch
-    best = cbs[-1].best_model_path or last
+    saved = {c.filename: c.best_model_path for c in trainer.callbacks if isinstance(c, ModelCheckpoint)}
+    last = saved["last"]  # the "last" callback keeps exactly one checkpoint: the latest epoch's
+    best = saved.get("best") or last
     if cfg.get("test") and type(model).test_step is not pl.LightningModule.test_step:
         for k, v in trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0].items():
             metrics[k] = float(v)

@@ -10,10 +10,15 @@ from lightning_modules.classifier import load_classifier
 from lightning_modules.fid import fid_report, generate
 
 
+def predict(classifier, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's output index (argmax) for each image, in batches of 1,000."""
+    with torch.no_grad():
+        return torch.cat([classifier(x).argmax(-1) for x in images.split(1000)])
+
+
 def label_shares(classifier, images, classes) -> dict:
     """Share of `images` the classifier assigns to each original label."""
-    with torch.no_grad():
-        pred = torch.cat([classifier(x).argmax(-1) for x in images.split(1000)])
+    pred = predict(classifier, images)
     counts = torch.bincount(pred, minlength=len(classes)).float() / len(images)
     return {int(c): round(float(v), 5) for c, v in zip(classes, counts)}
 

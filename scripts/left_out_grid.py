@@ -13,13 +13,9 @@ from torchvision.utils import save_image
 
 from datamodules import ImageDataModule
 from lightning_modules.classifier import load_classifier
+from lightning_modules.evaluate import predict
 from lightning_modules.fid import generate
 from lightning_modules.loading import load_generator
-
-
-def predicted(classifier, images: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([classifier(x).argmax(-1) for x in images.split(1000)])
 
 
 def main():
@@ -39,11 +35,11 @@ def main():
     c = left_out[0]
     classifier, classes = load_classifier(folder / "classifier.ckpt")
     fake = generate(load_generator(folder / f"{a.name}.ckpt"), a.n, seed=1)
-    fake_hits = fake[predicted(classifier, fake) == classes.index(c)]
+    fake_hits = fake[predict(classifier, fake) == classes.index(c)]
     dm = ImageDataModule(entry["dataset"], a.data_dir, exclude=[c])
     dm.setup("test")
     real = dm.test_set.tensors[0]
-    real_hits = real[predicted(classifier, real) == classes.index(c)]
+    real_hits = real[predict(classifier, real) == classes.index(c)]
     k = min(a.show, len(fake_hits), len(real_hits))
     k = k - k % 8 or k  # whole rows of 8, so the blank row separates the halves
     print(f"{a.name}: {len(fake_hits)} of {len(fake)} samples ({100 * len(fake_hits) / len(fake):.2f} %) and "
