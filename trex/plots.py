@@ -12,17 +12,23 @@ import torch  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
 
-def best_indices(s, n: int = 64, per_chain: bool = True) -> np.ndarray:
-    """Flat indices of the n samples closest to the target; one per chain first, for variety."""
-    d = s.distance()
-    if per_chain:
-        best = d.argmin(1) + np.arange(s.num_chains) * s.num_samples
-        order = best[np.argsort(d.reshape(-1)[best])][:n]
-        if len(order) >= n:
-            return order
-        rest = np.setdiff1d(np.argsort(d.reshape(-1)), order, assume_unique=False)
-        return np.concatenate([order, rest[: n - len(order)]])
-    return np.argsort(d.reshape(-1))[:n]
+def best_indices(s, n: int = 64, per_chain: bool = True, exclude_chains=()) -> np.ndarray:
+    """Flat indices of the n samples closest to the target, best first.
+
+    With `per_chain`, the first slots hold each chain's own best draw (for variety), the rest the
+    closest of all remaining draws. Chains in `exclude_chains` (stuck ones) get no slot of their own;
+    their draws compete only for the remaining slots, on distance like any other.
+    """
+    d = s.distance().reshape(-1)
+    by_distance = np.argsort(d, kind="stable")
+    if not per_chain:
+        return by_distance[:n]
+    keep = np.setdiff1d(np.arange(s.num_chains), np.asarray(exclude_chains, dtype=int))
+    best = s.distance()[keep].argmin(1) + keep * s.num_samples
+    order = best[np.argsort(d[best], kind="stable")][:n]
+    # the leftovers in order of distance: np.setdiff1d would sort them by index (chain 0 first)
+    rest = by_distance[~np.isin(by_distance, order)]
+    return np.concatenate([order, rest[: n - len(order)]])
 
 
 def image_grid(s, path, n: int = 64, nrow: int = 8) -> torch.Tensor:
