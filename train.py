@@ -67,13 +67,13 @@ def train(cfg: DictConfig) -> dict:
     if trainer.logger:
         trainer.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     start = time.time()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg), weights_only=True)  # never runs pickled code
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     saved = {c.filename: c.best_model_path for c in trainer.callbacks if isinstance(c, ModelCheckpoint)}
     last = saved["last"]  # the "last" callback keeps exactly one checkpoint: the latest epoch's
     best = saved.get("best") or last
     if cfg.get("test") and type(model).test_step is not pl.LightningModule.test_step:
-        for k, v in trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0].items():
+        for k, v in trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)[0].items():
             metrics[k] = float(v)
     result = {"name": cfg.name, "metrics": metrics, "best_checkpoint": best, "last_checkpoint": last,
               "wall_time_s": round(time.time() - start, 1), "epochs": trainer.current_epoch,

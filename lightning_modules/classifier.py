@@ -6,6 +6,7 @@ import torch.nn.functional as F
 import pytorch_lightning as pl
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
+from trex.safeload import CheckpointError, read
 from lightning_modules.components.classifiers import LeNet, PaperCNN
 
 NETWORKS = {"paper_cnn": PaperCNN, "lenet": LeNet}
@@ -131,14 +132,31 @@ class AmbivalentClassifierModule(ClassifierModule):
         return F.kl_div(logits.log_softmax(-1), t, reduction="batchmean")
 
 
-def load_classifier(path, map_location="cpu") -> tuple[torch.nn.Module, list[int]]:
-    """Bare network (eval mode) and its original class labels, from a Lightning checkpoint."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+def classifier_info(ckpt: dict, path) -> dict:
+    """What a classifier checkpoint says about itself (network, classes, dataset), read before any
+    weights are loaded; refuses a checkpoint of another kind."""
     hp = ckpt.get("hyper_parameters", {})
     if "net" not in hp or "classes" not in hp:
-        raise ValueError(f"{path} is not a classifier checkpoint (no 'net'/'classes' hyperparameters)")
-    net = build_network(hp["net"], len(hp["classes"]), **(hp.get("net_kwargs") or {}))
+        kind = " (it looks like a generator: pass it as generator=...)" if ckpt.get("module_class") or "hidden" in hp \
+            or "width" in hp else ""
+        raise CheckpointError(f"{path} is not a classifier checkpoint (no 'net'/'classes' hyperparameters){kind}")
+    return {"net": hp["net"], "classes": [int(c) for c in hp["classes"]], "dataset": hp.get("dataset"),
+            "net_kwargs": hp.get("net_kwargs") or {}}
+
+
+def build_classifier(ckpt: dict, path) -> tuple[torch.nn.Module, list[int]]:
+    info = classifier_info(ckpt, path)
+    net = build_network(info["net"], len(info["classes"]), **info["net_kwargs"])
     state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
-    net.load_state_dict(state)
-    net.trained_on = hp.get("dataset")  # lets callers refuse a classifier from another dataset
-    return net.eval(), list(hp["classes"])
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"the classifier checkpoint {path} does not fit its network {info['net']}: "
+                              f"{str(e)[:200]}") from None
+    net.trained_on = info["dataset"]  # lets callers refuse a classifier from another dataset
+    return net.eval(), info["classes"]
+
+
+def load_classifier(path, map_location="cpu") -> tuple[torch.nn.Module, list[int]]:
+    """Bare network (eval mode) and its original class labels, from a Lightning checkpoint."""
+    return build_classifier(read(path, "classifier", map_location), path)

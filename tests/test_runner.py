@@ -58,11 +58,11 @@ class DyingHMC(HMC):
 
     def __init__(self, steps, **kw):
         super().__init__(**kw)
-        self.left = steps
+        self._left = steps
 
     def step(self, *a, **k):
-        self.left -= 1
-        if self.left < 0:
+        self._left -= 1
+        if self._left < 0:
             raise Interrupt
         return super().step(*a, **k)
 

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from trex import resume
 from trex.diagnostics import ess_chain_sum, summarize
+from trex.progress import progress_bar
+from trex.resume import weights_hash
 from trex.results import SampleSet
 from trex.schedules import make_schedule
+from trex.stuck import StuckWatch, stuck_chains
 from trex.surrogate import PointTap, SurrogatePosterior, fit_surrogate
 
 
@@ -110,17 +113,21 @@ class _Recorder:
 def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_samples: int = 1000,
            thin: int = 1, seed: int = 0, init="prior_best", init_candidates: int = 16,
            sigma_schedule="geometric", store_images: bool = True, checkpoint: str | Path | None = None,
-           checkpoint_every: int = 100, progress: bool = True, tol: float = 0.1, resample: bool = False) -> SampleSet:
+           checkpoint_every: int = 100, progress: bool = True, tol: float = 0.1, resample: bool = False,
+           replace_stuck: bool = True) -> SampleSet:
     """Run `sampler` on `posterior` with `num_chains` chains; returns the kept draws as a SampleSet.
 
     `resample=True` turns the annealed warm-up into a population (SMC-style) warm-up: each time σ
     shrinks, chains are resampled by how much more (or less) probable the new σ makes them, so chains
     stranded off the level set are replaced by copies of chains on it, and separate regions of the
     level set keep their posterior share of chains. With init='prior_resample' the weights start right.
-    Warm-up draws are discarded, so the kept draws are still plain MCMC on the final posterior.
+    `replace_stuck` (on by default) replaces, during warm-up, only the chains that are stuck (see
+    trex.stuck). Warm-up draws are discarded, so the kept draws are still plain MCMC on the final
+    posterior; chains still stuck are listed in `diagnostics["stuck_chains"]`.
 
     With `checkpoint` set, the run state is written there every `checkpoint_every` steps and a run
-    started again with the same arguments continues from it, losing nothing.
+    started again with the same arguments continues from it, losing nothing; a run with any other
+    setting, sampler or model weights is refused with the names of what differs.
     """
     if num_chains < 1 or num_samples < 1 or num_warmup < 0 or thin < 1:
         raise ValueError("need num_chains >= 1, num_samples >= 1, num_warmup >= 0, thin >= 1")
@@ -132,7 +139,7 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
             "sampler": getattr(sampler, "name", type(sampler).__name__), "num_chains": num_chains,
             "num_warmup": num_warmup, "num_samples": num_samples, "thin": thin, "seed": seed,
             "init": init if isinstance(init, str) else "tensor", "sigma_schedule": repr(schedule), "tol": tol,
-            "resample": bool(resample)}
+            "resample": bool(resample), "replace_stuck": bool(replace_stuck)}
 
     if hasattr(sampler, "run"):  # whole-run backends (Pyro NUTS, hamiltorch) own their loop
         if resample:
@@ -149,24 +156,45 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
                     res.logdensity[:, s], acc, res.divergent[:, s])
         meta.update(grad_evals=int(res.num_grad_evals), batched_grad_evals=int(res.num_grad_evals),
                     sampler_wall_time_s=res.wall_time)
-        step_size = res.step_size
+        step_size, earlier_s = res.step_size, 0.0
     else:
+        sig = run_signature(posterior, sampler, num_chains=num_chains, num_warmup=num_warmup,
+                            num_samples=num_samples, thin=thin, seed=seed, init=init, init_candidates=init_candidates,
+                            sigma_schedule=repr(schedule), resample=bool(resample), replace_stuck=bool(replace_stuck),
+                            tol=tol)
         try:
             rec, step_size, counts = _run_kernel(posterior, sampler, schedule, num_chains, num_warmup, num_samples,
                                                  thin, gen, init, init_candidates, store_images, checkpoint,
-                                                 checkpoint_every, progress, tol, resample)
+                                                 checkpoint_every, progress, tol, resample, replace_stuck, sig)
         finally:  # the kernel and posterior may serve the next target: leave them as they came
             posterior.tap = None
+            posterior.sigma_factor = 1.0
             if getattr(sampler, "surrogate", False):
                 sampler.guide = None
+        earlier_s = counts.pop("earlier_s", 0.0)
         meta.update(counts)
     arrays = rec.arrays()
     arrays.setdefault("images", None)
-    meta["wall_time_s"] = round(time.time() - start, 3)
+    meta["wall_time_s"] = round(earlier_s + time.time() - start, 3)  # over every part of a resumed run
     out = SampleSet(**arrays, step_size=torch.as_tensor(step_size).float().cpu().numpy(),
                     ideal=posterior.target.ideal().numpy(), meta=meta)
     meta["diagnostics"] = _diagnostics(out)
     return out
+
+
+def run_signature(posterior, kernel, **plan) -> dict:
+    """Everything that defines a step-by-step run: the plan, the sampler and its settings, the target,
+    σ, and a hash of both models' weights. A resume file from any other run is refused."""
+    # public attributes are the sampler's settings; the guide is run state, not a setting
+    settings = {f"sampler.{k}": repr(v) for k, v in sorted(vars(kernel).items()) if k != "guide" and k[0] != "_"}
+    init = plan["init"]
+    if isinstance(init, torch.Tensor):
+        plan["init"] = "tensor:" + weights_hash(torch.nn.ParameterList([torch.nn.Parameter(init.detach().cpu())]))
+    models = [m for m in (getattr(posterior.distribution, "generator", None), posterior.classifier)
+              if isinstance(m, torch.nn.Module)]
+    return {"target": str(posterior.target), "classes": list(posterior.classes), "sigma": posterior.sigma, **plan,
+            "sampler": getattr(kernel, "name", type(kernel).__name__), **settings,
+            "models": weights_hash(*models)}
 
 
 def _diagnostics(s: SampleSet) -> dict:
@@ -180,40 +208,53 @@ def _diagnostics(s: SampleSet) -> dict:
             "confidence_rhat_max": float(np.max(conf["rhat"])),
             "accept_rate": float(s.accepted.mean()), "divergences": int(s.divergent.sum()),
             "near_target_0.1": s.near_target(0.1), "near_target_0.05": s.near_target(0.05),
-            "near_target_tol": s.near_target(s.meta.get("tol", 0.1))}
+            "near_target_tol": s.near_target(s.meta.get("tol", 0.1)),
+            "stuck_chains": stuck_chains(s.distance(), s.accepted)}
 
 
 def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples, thin, gen, init,
-                init_candidates, store_images, checkpoint, checkpoint_every, progress, tol, resample=False):
+                init_candidates, store_images, checkpoint, checkpoint_every, progress, tol, resample,
+                replace_stuck, signature):
     total = num_warmup + num_samples * thin
     dist = posterior.distribution
-    signature = (str(posterior.target), num_chains, num_warmup, num_samples, thin, posterior.sigma, bool(resample))
-    ck = _load_checkpoint(checkpoint, signature)
+    ck = resume.load(checkpoint, signature, kernel=kernel, recorder_class=_Recorder, map_location=dist.device)
     log_w = torch.zeros(num_chains, device=dist.device, dtype=torch.float64)  # SMC weights (resample=True)
     # surrogate-gradient HMC: the points evaluated before fit_at train the surrogate the rest follows
     fit_at = int(kernel.surrogate_at * num_warmup) if getattr(kernel, "surrogate", False) else None
     if fit_at is not None and fit_at < 1:
         raise ValueError(f"surrogate=True needs warm-up steps to learn from; num_warmup={num_warmup} leaves none")
     tap = PointTap(seed=int(torch.randint(2**31, (), generator=gen))) if fit_at is not None else None
+    anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
+    watch = StuckWatch(num_chains, num_warmup, anneal_end, dist.device, replace=replace_stuck)
     if ck is not None:
         t0, state, params, adapt, rec, counts = ck["t"], ck["state"], ck["params"], ck["adapt"], ck["rec"], ck["counts"]
-        log_w = ck.get("log_w", log_w)
-        tap = posterior.tap = ck.get("tap", tap)  # kept only while points are still being collected
-        if ck.get("guide_net") is not None:
-            kernel.guide = SurrogatePosterior(posterior, ck["guide_net"])
+        log_w, watch = ck["log_w"], ck["watch"]
+        tap = posterior.tap = ck["tap"]  # kept only while points are still being collected
+        if ck["guide_net"] is not None:
+            kernel.guide = SurrogatePosterior(posterior, ck["guide_net"].to(dist.device))
         gen.set_state(ck["rng"])
         posterior.sigma_factor = ck["sigma_factor"]
+        counts["resumes"] = counts.get("resumes", []) + [{"from_step": t0, "of": total,
+                                                          "at": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+        print(f"resuming {posterior.target} from step {t0} of {total} ({checkpoint})", flush=True)
     else:
-        t0, counts, rec = 0, {"grad_evals": 0, "batched_grad_evals": 0, "steps": 0, "resampled": 0}, _Recorder(store_images)
+        t0, rec = 0, _Recorder(store_images)
+        counts = {"grad_evals": 0, "batched_grad_evals": 0, "steps": 0, "resampled": 0, "replaced_stuck": 0,
+                  "earlier_s": 0.0, "resumes": []}
         posterior.sigma_factor = _factor(schedule, 0, num_warmup)
         posterior.tap = tap
         z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
         state = kernel.init(z0, posterior)
         params = kernel.init_params(num_chains, dist.dim, dist.device, dist.dtype)
         adapt = kernel.adaptation(num_warmup)
-    anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
-    bar = tqdm(total=total, initial=t0, disable=not progress, desc="sampling", dynamic_ncols=True)
+    part_start = time.time()
+    bar = progress_bar(total, t0, f"sampling {posterior.target}", progress)
     acc_ema, near = None, float("nan")
+
+    def distance(z):
+        with torch.no_grad():
+            return posterior.distance(posterior.probs(z))
+
     for t in range(t0, total):
         if t == fit_at:
             state, adapt = _fit_guide(posterior, kernel, tap, state, counts, num_warmup, fit_at)
@@ -231,9 +272,19 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
                 counts["resampled"] = counts.get("resampled", 0) + int(done)
         if warm and t == anneal_end and t > 0 and hasattr(adapt, "restart"):
             params = adapt.restart(params)  # the geometry changed during annealing: adapt afresh
+        if warm and t in watch.checks:
+            before = watch.replaced
+            state = watch.check(t, state, distance, gen)
+            if watch.replaced != before:  # new positions: fresh cached density and gradient
+                state = kernel.init(state.position, posterior)
+                counts["batched_grad_evals"] += 1
+            counts["replaced_stuck"] = watch.replaced
         if t == num_warmup:
             params = adapt.final(params) if num_warmup > 0 else params
+            if num_warmup > 0:
+                counts["stuck_after_warmup"] = watch.stuck(distance(state.position)).nonzero().flatten().tolist()
         state, info = kernel.step(state, posterior, params, gen)
+        watch.observe(info.accepted)
         counts["batched_grad_evals"] += int(info.num_grad_evals)
         counts["guide_evals"] = counts.get("guide_evals", 0) + getattr(info, "guide_evals", 0)
         counts["steps"] += 1
@@ -243,8 +294,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
             p = rec.add(posterior, state.position, state.logdensity, info.accepted, info.divergent)
             near = float((posterior.distance(p) <= tol).float().mean())
         if warm and progress and t % 10 == 0:
-            with torch.no_grad():
-                near = float((posterior.distance(posterior.probs(state.position)) <= tol).float().mean())
+            near = float((distance(state.position) <= tol).float().mean())
         a = float(info.accept_prob.float().mean())
         acc_ema = a if acc_ema is None else 0.9 * acc_ema + 0.1 * a
         bar.update(1)
@@ -253,13 +303,13 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
                             acc=f"{acc_ema:.2f}", near=f"{near:.2f}", eps=f"{float(info.step_size.float().mean()):.3g}",
                             refresh=False)
         if checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < total:
-            _save_checkpoint(checkpoint, {"t": t + 1, "state": state, "params": params, "adapt": adapt, "rec": rec,
-                                          "counts": counts, "rng": gen.get_state(), "signature": signature, "log_w": log_w,
-                                          "sigma_factor": posterior.sigma_factor,
-                                          "tap": tap if fit_at is not None and t + 1 <= fit_at else None,
-                                          "guide_net": getattr(getattr(kernel, "guide", None), "net", None)})
+            saved = dict(counts, earlier_s=counts["earlier_s"] + time.time() - part_start)
+            resume.save(checkpoint, {"t": t + 1, "state": state, "params": params, "adapt": adapt, "rec": rec,
+                                     "counts": saved, "rng": gen.get_state(), "signature": signature,
+                                     "log_w": log_w, "watch": watch, "sigma_factor": posterior.sigma_factor,
+                                     "tap": tap if fit_at is not None and t + 1 <= fit_at else None,
+                                     "guide_net": getattr(getattr(kernel, "guide", None), "net", None)})
     bar.close()
-    posterior.sigma_factor = 1.0
     counts["grad_evals"] = counts["batched_grad_evals"] * num_chains
     step_size = params.step_size if hasattr(params, "step_size") else getattr(params, "scale", torch.zeros(num_chains))
     if checkpoint and Path(checkpoint).exists():
@@ -287,21 +337,3 @@ def _factor(schedule, t, num_warmup) -> float:
         return 1.0
     q = max(1, n // 20)
     return float(schedule.factor((t // q) * q, num_warmup))
-
-
-def _save_checkpoint(path, obj):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _load_checkpoint(path, signature):
-    if not path or not Path(path).exists():
-        return None
-    ck = torch.load(path, weights_only=False)
-    if ck.get("signature") != signature:
-        raise ValueError(f"checkpoint {path} belongs to a different run {ck.get('signature')} "
-                         f"(this one is {signature}); delete it or choose another checkpoint path")
-    return ck

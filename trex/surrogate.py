@@ -21,6 +21,7 @@ class LogitSurrogate(nn.Module):
 
     def __init__(self, dim: int, num_classes: int, hidden: int = 128, depth: int = 3):
         super().__init__()
+        self.sizes = {"dim": dim, "num_classes": num_classes, "hidden": hidden, "depth": depth}  # to rebuild it
         layers, width = [], dim
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), nn.SiLU()]

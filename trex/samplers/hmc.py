@@ -277,6 +277,9 @@ class HMCAdaptation:
         self.m, self.da, self.var, self.prev = 0, None, None, None
         self.chees = None
 
+    def __getstate__(self):  # a resume file keeps numbers and tensors; trex.resume binds the kernel again
+        return {k: v for k, v in self.__dict__.items() if k != "kernel"}
+
     def update(self, params: HMCParams, state: State, info: HMCInfo) -> HMCParams:
         self.m += 1
         if self.da is None:
