@@ -27,13 +27,14 @@ from pathlib import Path
 
 from lightning_modules.evaluate import classifier_stamp
 from lightning_modules.runinfo import code_version, write_json
+from trex.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def model_list(dataset: str) -> list[tuple[str, str]]:
     """(zoo name, experiment) in training order: the full-data classifier first (FID needs it)."""
-    models = [("classifier", "classifier"), ("vae", "vae"), ("gan", "gan"),
+    models = [("classifier", "classifier"), ("lenet", "lenet"), ("vae", "vae"), ("gan", "gan"),
               ("classifier_novel", "classifier_novel"), ("gan_novel", "gan_novel"), ("ambivalent", "ambivalent")]
     models += [(f"gan_without_{c}", f"gan_without_{c}") for c in range(10)]
     models += [(f"vae_without_{c}", f"vae_without_{c}") for c in range(10)]
@@ -44,7 +45,17 @@ def zoo_dir(root, profile: str, dataset: str) -> Path:
     return Path(root) / profile / dataset
 
 
-def resolve_checkpoint(name: str, root, profile: str, dataset: str) -> Path:
+class MissingCheckpoint(UserError, FileNotFoundError):
+    """A checkpoint name that is neither a file nor a model in the zoo folder."""
+
+
+# what to run to get a model of each role, per dataset
+_MAKE = {"classifier": "python train.py experiment={d}/classifier (or make demo)",
+         "generator": "python -m lightning_modules.zoo --dataset {d} --only classifier,vae (a VAE; 'gan' for a GAN)",
+         "typicality": "python -m lightning_modules.zoo --dataset {d} --only lenet"}
+
+
+def resolve_checkpoint(name: str, root, profile: str, dataset: str, role: str = "classifier") -> Path:
     """A checkpoint path, or a model name in this profile's and dataset's zoo folder
     (<zoo>/<profile>/<dataset>/<name>.ckpt): `gan` must never pick another dataset's GAN."""
     p = Path(name)
@@ -55,11 +66,11 @@ def resolve_checkpoint(name: str, root, profile: str, dataset: str) -> Path:
     if cand.is_file():
         return cand
     have = sorted(f.stem for f in folder.glob("*.ckpt"))
-    listing = f"; it has {', '.join(have)}" if have else " (empty or missing)"
-    raise FileNotFoundError(f"no checkpoint {name!r}: not a file and not a model in the zoo folder {folder}{listing}. "
-                            f"Train one (python -m lightning_modules.zoo --dataset {dataset} --profile {profile}, "
-                            f"python train.py experiment={dataset}/classifier, or make demo) and pass its name or "
-                            f"path, e.g. classifier=runs/train/.../checkpoints/best.ckpt")
+    listing = f" (it has {', '.join(have)})" if have else " (empty or missing)"
+    make = _MAKE.get(role, _MAKE["classifier"]).format(d=dataset)
+    raise MissingCheckpoint(f"no {role} checkpoint {name!r}: not a file, and not a model in the zoo folder "
+                            f"{folder}{listing}.\n  Make one: {make}; or pass a path, e.g. "
+                            f"{'generator' if role == 'generator' else role}=runs/train/.../checkpoints/best.ckpt")
 
 
 def load_index(folder: Path) -> dict:
@@ -154,7 +165,7 @@ def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides
             continue
         run_dir = folder / "runs" / name
         extra = [f"logger={logger}", *overrides]
-        if not name.startswith(("classifier", "ambivalent")):
+        if not name.startswith(("classifier", "ambivalent", "lenet")):
             extra.append(f"fid_classifier={clf}" if clf.exists() else "fid=false")
         # a resumed run continues the indexed one, so its time so far counts too
         earlier = entry["wall_time_s"] if entry and (run_dir / "checkpoints" / "last.ckpt").exists() else 0.0

@@ -6,12 +6,13 @@ Pure torch (+ Pyro for NUTS); no Lightning, no Hydra.
     post = trex.RelaxedPosterior(dist, classifier, "ambiguous:1,7", sigma=0.05)
     run = trex.sample(post, trex.samplers.HMC(), num_chains=64, num_warmup=500, num_samples=1000)
 """
-from trex import samplers, targets
+from trex import analysis, samplers, targets
 from trex.distributions import LatentGaussian
+from trex.errors import UserError
 from trex.posterior import RelaxedPosterior
 from trex.results import SampleSet
 from trex.runner import sample
 from trex.schedules import Constant, Geometric
 
-__all__ = ["LatentGaussian", "RelaxedPosterior", "SampleSet", "sample", "samplers", "targets",
-           "Constant", "Geometric"]
+__all__ = ["analysis", "LatentGaussian", "RelaxedPosterior", "SampleSet", "sample", "samplers", "targets",
+           "Constant", "Geometric", "UserError"]

@@ -32,15 +32,53 @@ def best_indices(s, n: int = 64, per_chain: bool = True, exclude_chains=()) -> n
 
 
 def image_grid(s, path, n: int = 64, nrow: int = 8) -> torch.Tensor:
-    """PNG grid of the best-matching images; returns the grid tensor (3, H, W)."""
+    """PNG grid of the best-matching images (stuck chains get no slot of their own); draws whose
+    typicality score says they are unlike real data get a red frame. Returns the grid (3, H, W)."""
     if s.images is None:
         raise ValueError("this SampleSet has no stored images (sample with store_images=True)")
-    idx = best_indices(s, n)
-    imgs = torch.from_numpy(s.flat("images")[idx]).float() / 255.0
+    idx = best_indices(s, n, exclude_chains=s.diagnostics.get("stuck_chains", ()))
+    imgs = framed(torch.from_numpy(s.flat("images")[idx]).float() / 255.0,
+                  None if s.typicality is None else s.typicality.reshape(-1)[idx] > 1.0)
     grid = make_grid(imgs, nrow=nrow, padding=2, pad_value=1.0)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_image(grid, str(path))
     return grid
+
+
+def framed(imgs: torch.Tensor, atypical=None, width: int = 2) -> torch.Tensor:
+    """(N, C, H, W) in [0, 1] -> (N, 3, H + 2w, W + 2w): a black frame, red where `atypical`."""
+    rgb = imgs.expand(-1, 3, -1, -1) if imgs.shape[1] == 1 else imgs
+    out = torch.zeros(len(rgb), 3, rgb.shape[2] + 2 * width, rgb.shape[3] + 2 * width)
+    if atypical is not None:
+        out[torch.as_tensor(np.asarray(atypical), dtype=torch.bool), 0] = 1.0
+    out[:, :, width:-width, width:-width] = rgb
+    return out
+
+
+def typicality_figure(s, path, n: int = 8, title=None):
+    """The n most and the n least typical draws side by side, each with its score (<= 1: typical)."""
+    if s.images is None or s.typicality is None:
+        raise ValueError("typicality_figure needs stored images and typicality scores")
+    score = s.typicality.reshape(-1)
+    order = np.argsort(score, kind="stable")
+    rows = [("most typical", order[:n]), ("least typical", order[::-1][:n])]
+    fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 2.9))
+    imgs = s.flat("images")
+    for r, (label, idx) in enumerate(rows):
+        for c, i in enumerate(idx):
+            ax = axes[r, c]
+            ax.imshow(imgs[i].squeeze(), cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{score[i]:.2f}", fontsize=8, color="tab:red" if score[i] > 1 else "k")
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+    share = float((score <= 1).mean())
+    fig.suptitle(title or f"{s.meta.get('target', '')}: {share:.0%} of draws typical (score <= 1)", fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def confidence_plot(s, path, class_names=None, title=None):
@@ -83,3 +121,14 @@ def ambiguity_matrix(values: np.ndarray, path, class_names=None, title="ambiguou
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def figures(s, folder, grid_size: int = 64, class_names=None) -> None:
+    """Every figure of one target's run into `folder`: grid.png (if images were kept), confidence.png,
+    and typicality.png (if the draws were scored)."""
+    folder = Path(folder)
+    if s.images is not None:
+        image_grid(s, folder / "grid.png", n=min(grid_size, s.num_chains * s.num_samples))
+    confidence_plot(s, folder / "confidence.png", class_names=class_names)
+    if s.images is not None and s.typicality is not None:
+        typicality_figure(s, folder / "typicality.png")

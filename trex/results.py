@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-ARRAYS = ("latents", "probs", "logdensity", "accepted", "divergent", "step_size", "ideal", "images")
+ARRAYS = ("latents", "probs", "logdensity", "accepted", "divergent", "step_size", "ideal", "images", "typicality")
 
 
 @dataclass
@@ -17,7 +17,9 @@ class SampleSet:
 
     latents (C, S, D), probs (C, S, K) over `meta["classes"]`, logdensity (C, S),
     accepted / divergent (C, S) bool, step_size (C,) final per-chain step size (or RWM scale),
-    ideal (K,) the confidence vector the target asks for, images (C, S, *shape) uint8 or None.
+    ideal (K,) the confidence vector the target asks for, images (C, S, *shape) uint8 or None,
+    typicality (C, S) each draw's typicality score (<= 1: as close to real data as 99 % of held-out
+    real images; see trex.analysis.typicality) or None.
     meta: target, classes, sigma, sampler, seed, timings, gradient evaluations, diagnostics.
     """
 
@@ -29,6 +31,7 @@ class SampleSet:
     step_size: np.ndarray
     ideal: np.ndarray
     images: np.ndarray | None = None
+    typicality: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -63,6 +66,10 @@ class SampleSet:
     def near_target(self, tol: float = 0.1) -> float:
         """Share of kept samples whose confidences all lie within `tol` of the target."""
         return float((self.distance() <= tol).mean())
+
+    def typical_share(self) -> float | None:
+        """Share of kept draws whose typicality score is <= 1 (None when no score was computed)."""
+        return None if self.typicality is None else float((self.typicality <= 1.0).mean())
 
     def flat(self, name: str) -> np.ndarray:
         a = getattr(self, name)

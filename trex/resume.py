@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from trex.errors import UserError
 from trex.safeload import read
 from trex.samplers.base import DualAveraging, PooledVariance, State
 from trex.samplers.hmc import ChEES, HMCAdaptation, HMCParams
@@ -22,7 +23,7 @@ from trex.stuck import StuckWatch
 from trex.surrogate import LogitSurrogate, PointTap
 
 
-class ResumeError(ValueError):
+class ResumeError(UserError):
     """A resume file that belongs to another run."""
 
 

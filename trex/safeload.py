@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 
+from trex.errors import UserError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(UserError):
     """A checkpoint that cannot be used: missing, unreadable, refused, or of the wrong kind."""
 
 

@@ -7,15 +7,18 @@ where bad targets fail, before any sampling.
 """
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import torch
 
+from trex.errors import UserError
+
 SIMPLEX_TOL = 1e-6
 
 
-class TargetError(ValueError):
+class TargetError(UserError):
     """A target that cannot be sampled: the message says what is wrong and how to fix it."""
 
 
@@ -241,3 +244,37 @@ def parse(spec: str) -> Target:
         pass
     raise TargetError(f"cannot read target {text!r}; write one of class:4, ambiguous:1,7, ambiguous:1,4,7, "
                       f"uniform, p:8=0.6,9=0.4")
+
+
+def target_specs(targets=None, target=None) -> list[Target]:
+    """The targets of a run, parsed (and so validated): a list of strings, or else one target group
+    given as a mapping with `kind` (class, ambiguous, subset, uniform, p, interpolation) and its values."""
+    if targets:
+        return [parse(t) for t in targets]
+    if target is None:
+        raise TargetError("no target: give a list of target strings or a target group with a `kind`")
+    kinds = {
+        "class": lambda: [parse(f"class:{target['i']}")],
+        "ambiguous": lambda: [Ambiguous(target["i"], target["j"])],
+        "subset": lambda: [AmbiguousSubset(tuple(target["members"]))],
+        "uniform": lambda: [UniformAmbiguity()],
+        "p": lambda: [Confidence(dict(target["p"]))],
+        "interpolation": lambda: interpolation(target["i"], target["j"], target["steps"]),
+    }
+    if target["kind"] not in kinds:
+        raise TargetError(f"unknown target kind {target['kind']!r}; choose one of {sorted(kinds)}")
+    return kinds[target["kind"]]()
+
+
+def slug(target) -> str:
+    """A folder name for a target: class:4 -> class_4, ambiguous:1,7 -> ambiguous_1,7."""
+    return re.sub(r"[^A-Za-z0-9=.,_-]+", "_", str(target)).replace(":", "_")
+
+
+def run_name(targets=None, target=None, limit: int = 3) -> str:
+    """A run folder's name from the targets it runs: 'class_4+ambiguous_1,7', or the first few and a count."""
+    if not targets and target is not None and target["kind"] == "interpolation":
+        return f"interpolation_{target['i']}-{target['j']}"
+    names = [slug(t) for t in target_specs(targets, target)]
+    more = f"+{len(names) - limit}more" if len(names) > limit else ""
+    return "+".join(names[:limit]) + more

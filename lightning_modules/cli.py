@@ -1,0 +1,90 @@
+"""What the entry points share around Hydra: a check of the command line before Hydra makes a run
+folder (unknown keys with the closest valid one, unwritable folders), one-line user errors, and the
+removal of a run folder a failed start left empty."""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _run_name(targets, target):
+    from trex.targets import run_name
+    try:
+        return run_name(targets, target)
+    except ValueError:  # a bad target: the run itself says what is wrong
+        return "bad-target"
+
+
+if not OmegaConf.has_resolver("run_name"):
+    OmegaConf.register_new_resolver("run_name", _run_name)
+
+
+def fail(error, code: int = 2):
+    """Print a user error as 'error: ...' on stderr, with no traceback, and exit."""
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def _keys(cfg, prefix="") -> list[str]:
+    out = []
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        out.append(key)
+        if OmegaConf.is_dict(v):
+            out += _keys(v, key + ".")
+    return out
+
+
+def precheck(config_name: str, overrides: list[str]) -> None:
+    """Compose the config as Hydra will; a mistake ends here in one message: an unknown key gets the
+    closest valid key, a bad value or group option Hydra's own explanation, an unwritable run folder
+    the folder's name. Nothing is created."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS), job_name=config_name):
+        try:
+            cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+        except (HydraException, OmegaConfBaseException) as e:
+            msg = str(e).strip()
+            m = re.search(r"Could not override '([^']+)'", msg) or re.search(r"Key '([^']+)' is not in struct", msg)
+            if m:
+                base = compose(config_name, overrides=[o for o in overrides if not o.startswith(m.group(1) + "=")])
+                near = difflib.get_close_matches(m.group(1), _keys(base), n=1, cutoff=0.6)
+                hint = f"; did you mean {near[0]}?" if near else f"; `python {config_name}.py --cfg job` lists them"
+                fail(f"unknown config key {m.group(1)!r}{hint}")
+            fail(" ".join(msg.splitlines()[:3]))
+    if "--help" in overrides or "--cfg" in " ".join(overrides):
+        return
+    run_dir = Path(OmegaConf.select(cfg, "hydra.run.dir", default="") or ".")
+    existing = next(p for p in [run_dir, *run_dir.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        fail(f"cannot write the run folder {run_dir}: {existing} is not a writable folder. Choose another "
+             f"with hydra.run.dir=... (or set RUNS_DIR)")
+
+
+def remove_if_unused(folder: Path) -> None:
+    """Remove a run folder that holds nothing but what Hydra writes at start-up (and empty parents up
+    to the runs folder), so a run that failed before it began leaves nothing behind."""
+    if not folder.is_dir():
+        return
+    if any(p.name not in (".hydra", f"{_job()}.log") for p in folder.iterdir()):
+        return  # it holds results or resume state: keep it
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in folder.parents:
+        try:
+            parent.rmdir()  # only while empty
+        except OSError:
+            break
+
+
+def _job() -> str:
+    return Path(sys.argv[0]).stem
