@@ -23,21 +23,24 @@ from trex.targets import slug, target_specs
 def run(cfg: DictConfig) -> dict:
     from lightning_modules.models import load_models, load_typicality
     targets = target_specs(cfg.get("targets"), cfg.target)  # a bad target fails before any model loads
+    trex.runner.check_plan(**cfg)
+    make_sampler(cfg.sampler.name, **sampler_kw(cfg))  # and so does a bad sampler setting
     out = Path(cfg.paths.output_dir)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
     models = load_models(cfg, device)  # the start-up check: before anything is written
+    for t in targets:
+        t.bind(models.classes)  # a class the classifier does not know fails here, not mid-run
     judge = load_typicality(cfg, device, cfg.data.dataset)
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
-    sampler_kw = {k: v for k, v in OmegaConf.to_container(cfg.sampler).items() if k != "name"}
     logger = sample_log.start(cfg, out) if cfg.get("wandb") else None
     summary = []
     for target in targets:
         post = trex.RelaxedPosterior(models.distribution, models.classifier, target, sigma=cfg.sigma,
                                      classes=models.classes)
         folder = out / slug(target)
-        res = trex.sample(post, make_sampler(cfg.sampler.name, **sampler_kw), num_chains=cfg.num_chains,
+        res = trex.sample(post, make_sampler(cfg.sampler.name, **sampler_kw(cfg)), num_chains=cfg.num_chains,
                           num_warmup=cfg.num_warmup, num_samples=cfg.num_samples, thin=cfg.thin, seed=cfg.seed,
                           init=cfg.init, init_candidates=cfg.init_candidates, sigma_schedule=cfg.sigma_schedule,
                           store_images=cfg.store_images or judge is not None, checkpoint=folder / "resume.pt",
@@ -57,6 +60,10 @@ def run(cfg: DictConfig) -> dict:
         sample_log.finish(logger, summary)
     print(f"\nresults in {out}/ (grid.png, confidence.png, samples.npz per target; diagnostics.md)")
     return {"output_dir": str(out), "summary": summary}
+
+
+def sampler_kw(cfg) -> dict:
+    return {k: v for k, v in OmegaConf.to_container(cfg.sampler).items() if k != "name"}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="sample")

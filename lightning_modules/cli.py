@@ -34,12 +34,13 @@ def fail(error, code: int = 2):
 
 
 def _keys(cfg, prefix="") -> list[str]:
+    """Every dotted key of a config, without resolving interpolations."""
+    tree = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
     out = []
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        out.append(key)
-        if OmegaConf.is_dict(v):
-            out += _keys(v, key + ".")
+    for k, v in tree.items():
+        out.append(f"{prefix}{k}")
+        if isinstance(v, dict):
+            out += _keys(v, f"{prefix}{k}.")
     return out
 
 
@@ -61,7 +62,8 @@ def precheck(config_name: str, overrides: list[str]) -> None:
                 near = difflib.get_close_matches(m.group(1), _keys(base), n=1, cutoff=0.6)
                 hint = f"; did you mean {near[0]}?" if near else f"; `python {config_name}.py --cfg job` lists them"
                 fail(f"unknown config key {m.group(1)!r}{hint}")
-            fail(" ".join(msg.splitlines()[:3]))
+            msg = msg.split("Config search path")[0]  # Hydra's list of folders says nothing a user needs
+            fail(" ".join(line.strip() for line in msg.splitlines()[:12] if line.strip()))
     if "--help" in overrides or "--cfg" in " ".join(overrides):
         return
     run_dir = Path(OmegaConf.select(cfg, "hydra.run.dir", default="") or ".")

@@ -78,3 +78,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def compose_cfg(config, overrides, out):
+    """A train or sample config composed as Hydra would, writing to `out`, reading the prepared data."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+    import lightning_modules.cli  # noqa: F401  (registers the run_name resolver sample.yaml uses)
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "configs")):
+        cfg = compose(config, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.paths.data_dir = str(data_root())
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    """Tiny real checkpoints trained by train.py in seconds: classifier, VAE, and the LeNet typicality judge."""
+    import train as train_entry
+    root = tmp_path_factory.mktemp("ckpts")
+    common = ["logger=csv", "trainer.max_epochs=1", "data.subset_train=3000", "callbacks.progress_bar=false",
+              "trainer.accelerator=cpu", "trainer.limit_val_batches=4", "trainer.limit_test_batches=4", "fid=false"]
+    clf = train_entry.train(compose_cfg("train", ["experiment=mnist/classifier", *common], root / "clf"))
+    vae = train_entry.train(compose_cfg("train", ["experiment=mnist/vae", *common], root / "vae"))
+    lenet = train_entry.train(compose_cfg("train", ["experiment=mnist/lenet", *common], root / "lenet"))
+    return clf["best_checkpoint"], vae["last_checkpoint"], lenet["best_checkpoint"]

@@ -3,39 +3,18 @@ import json
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
 
 import sample as sample_entry
-import train as train_entry
-from conftest import REPO, data_root
+from conftest import REPO, compose_cfg, data_root  # noqa: F401  (checkpoints: a conftest fixture)
 from trex.targets import TargetError
 from wandb_records import keys_when_written
 
 
-def compose_cfg(config, overrides, out):
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "configs")):
-        cfg = compose(config, overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.paths.data_dir = str(data_root())
-    return cfg
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpts")
-    common = ["logger=csv", "trainer.max_epochs=1", "data.subset_train=3000", "callbacks.progress_bar=false",
-              "trainer.accelerator=cpu", "trainer.limit_val_batches=4", "trainer.limit_test_batches=4", "fid=false"]
-    clf = train_entry.train(compose_cfg("train", ["experiment=mnist/classifier", *common], root / "clf"))
-    vae = train_entry.train(compose_cfg("train", ["experiment=mnist/vae", *common], root / "vae"))
-    return clf["best_checkpoint"], vae["last_checkpoint"]
-
-
 def sample_cfg(checkpoints, out, *extra):
-    clf, gen = checkpoints
-    return compose_cfg("sample", [f"classifier={clf}", f"generator={gen}", "num_chains=8", "num_warmup=20",
-                                  "num_samples=5", "sampler.max_steps=8", "progress=false", "grid_size=16", *extra], out)
+    clf, gen, lenet = checkpoints
+    return compose_cfg("sample", [f"classifier={clf}", f"generator={gen}", f"typicality={lenet}", "typicality_bank=2000",
+                                  "num_chains=8", "num_warmup=20", "num_samples=5", "sampler.max_steps=8",
+                                  "progress=false", "grid_size=16", *extra], out)
 
 
 def test_two_targets_share_one_run(checkpoints, tmp_path):
@@ -44,13 +23,14 @@ def test_two_targets_share_one_run(checkpoints, tmp_path):
     assert [r["target"] for r in result["summary"]] == ["class:4", "ambiguous:1,7"]
     for sub in ("class_4", "ambiguous_1,7"):
         folder = tmp_path / sub
-        for f in ("samples.npz", "manifest.json", "grid.png", "confidence.png"):
+        for f in ("samples.npz", "manifest.json", "grid.png", "confidence.png", "typicality.png"):
             assert (folder / f).stat().st_size > 0, f
         assert not (folder / "resume.pt").exists()
     table = (tmp_path / "diagnostics.md").read_text()
     assert "class:4" in table and "ambiguous:1,7" in table
     s = json.loads((tmp_path / "summary.json").read_text())
-    assert s[0]["samples"] == 40 and 0 <= s[0]["near_0.1"] <= 1
+    assert s[0]["samples"] == 40 and 0 <= s[0]["near_0.1"] <= 1 and 0 <= s[0]["typical"] <= 1
+    assert "| typical |" in table and "stuck chains" in table
     want = {"class_4/near_0.1", "ambiguous_1,7/confidence/_type", "class_4/grid/path", "diagnostics/_type"}
     keys = keys_when_written(lambda: next((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"), None), want)
     assert want <= keys
@@ -70,7 +50,7 @@ def test_bad_target_fails_before_models_load(tmp_path):
 
 def test_missing_checkpoint_says_how_to_get_one(tmp_path):
     cfg = compose_cfg("sample", ["classifier=no-such-model"], tmp_path)
-    with pytest.raises(FileNotFoundError, match="train.py"):
+    with pytest.raises(FileNotFoundError, match="train.py experiment=mnist/classifier"):
         sample_entry.run(cfg)
 
 
@@ -96,7 +76,7 @@ def test_class_outside_the_classifier_fails_before_sampling(checkpoints, tmp_pat
 
 def test_classifier_from_another_dataset_is_refused(checkpoints, tmp_path):
     cfg = sample_cfg(checkpoints, tmp_path, "data.dataset=fashion", "wandb=false")
-    with pytest.raises(ValueError, match="trained on 'mnist'"):
+    with pytest.raises(ValueError, match="classifier was trained on 'mnist'"):
         sample_entry.run(cfg)
 
 
@@ -106,7 +86,7 @@ def test_bench_rows_compare_pooled_ess_with_multi_chain_nuts(checkpoints, tmp_pa
     import sys
     sys.path.insert(0, str(REPO / "bench"))
     import bench_samplers
-    clf, gen = checkpoints
+    clf, gen, _ = checkpoints
     rows = bench_samplers.main([f"--classifier={clf}", f"--generator={gen}", "--target=class:3",
                                 "--nuts-warmup=4", "--nuts-samples=6", "--nuts-multi=2:4:6", "--chains=4",
                                 "--warmup=10", "--samples=6", "--many=8:10:6:bfloat16:2,8:10:6:float32:2:smc,8:10:6:float32:2:surrogate", "--threads=1",

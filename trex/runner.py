@@ -11,6 +11,7 @@ import torch
 
 from trex import resume
 from trex.diagnostics import ess_chain_sum, summarize
+from trex.errors import UserError
 from trex.progress import progress_bar
 from trex.resume import weights_hash
 from trex.results import SampleSet
@@ -129,8 +130,8 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
     started again with the same arguments continues from it, losing nothing; a run with any other
     setting, sampler or model weights is refused with the names of what differs.
     """
-    if num_chains < 1 or num_samples < 1 or num_warmup < 0 or thin < 1:
-        raise ValueError("need num_chains >= 1, num_samples >= 1, num_warmup >= 0, thin >= 1")
+    check_plan(num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples, thin=thin, init=init,
+               sigma_schedule=sigma_schedule)
     schedule = make_schedule(sigma_schedule)
     device = posterior.distribution.device
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -180,6 +181,21 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
                     ideal=posterior.target.ideal().numpy(), meta=meta)
     meta["diagnostics"] = _diagnostics(out)
     return out
+
+
+def check_plan(num_chains=1, num_warmup=0, num_samples=1, thin=1, init="prior_best", sigma_schedule="geometric",
+               **_) -> None:
+    """Refuse a run plan that cannot work, before anything is loaded or written."""
+    for name, v, low in (("num_chains", num_chains, 1), ("num_warmup", num_warmup, 0),
+                         ("num_samples", num_samples, 1), ("thin", thin, 1)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise UserError(f"{name} must be a whole number >= {low}, got {v!r}")
+    if not isinstance(init, torch.Tensor) and init not in INITS:
+        raise UserError(f"init must be one of {', '.join(INITS)} (or a tensor), got {init!r}")
+    try:
+        make_schedule(sigma_schedule)
+    except (ValueError, TypeError) as e:
+        raise UserError(str(e)) from None
 
 
 def run_signature(posterior, kernel, **plan) -> dict:

@@ -1,4 +1,7 @@
 """MCMC samplers for the latent posterior. Pure torch (+ pyro for NUTS)."""
+import re
+
+from trex.errors import UserError
 
 from .base import Info, RunResult, State
 from .hamiltorch_adapter import Hamiltorch
@@ -14,8 +17,12 @@ def make_sampler(name: str, **kwargs):
     try:
         cls = SAMPLERS[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}") from None
-    return cls(**kwargs)
+        raise UserError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}") from None
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a setting this sampler does not have
+        bad = re.search(r"argument '(\w+)'", str(e))
+        raise UserError(f"sampler {name} has no setting {bad.group(1) if bad else str(e)!r}") from None
 
 
 __all__ = ["HMC", "RWM", "NUTSPyro", "Hamiltorch", "leapfrog", "make_sampler", "SAMPLERS",

@@ -13,6 +13,8 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from trex.errors import UserError
+
 from .base import DualAveraging, PooledVariance, State, evaluate
 
 
@@ -126,7 +128,7 @@ class HMC:
             grad_dtype = getattr(torch, grad_dtype)
         self.grad_dtype = grad_dtype
         if surrogate and not 0.0 < surrogate_at < 1.0:
-            raise ValueError(f"surrogate_at is the share of warm-up before the surrogate is fit, in (0, 1); "
+            raise UserError(f"surrogate_at is the share of warm-up before the surrogate is fit, in (0, 1); "
                              f"got {surrogate_at}")
         self.surrogate, self.surrogate_at = bool(surrogate), float(surrogate_at)
         self.surrogate_max_steps, self.surrogate_fit_steps = int(surrogate_max_steps), int(surrogate_fit_steps)
