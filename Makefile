@@ -32,8 +32,9 @@ test: setup data data-fashion
 test-slow: setup data data-fashion
 	$(BIN)/python -m pytest -m slow -q; rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc
 
+TRAIN_SEED ?= 0
 demo: setup data
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py --train-seed $(TRAIN_SEED)
 
 bench: setup data
 	$(BIN)/python bench/bench_samplers.py

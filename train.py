@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 
+from lightning_modules.progress import EpochLines, on_terminal
 from lightning_modules.runinfo import code_version, write_json
 
 
@@ -27,8 +28,11 @@ def build(cfg: DictConfig):
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     if logger:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    bar = cfg.callbacks.progress_bar and on_terminal()
+    if cfg.callbacks.progress_bar and not bar:
+        callbacks.append(EpochLines())  # a log gets a line per epoch, not thousands of bar redraws
     trainer = instantiate(cfg.trainer, default_root_dir=str(out), callbacks=callbacks, logger=logger,
-                          enable_progress_bar=cfg.callbacks.progress_bar)
+                          enable_progress_bar=bar)
     return datamodule, model, trainer
 
 

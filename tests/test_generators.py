@@ -114,7 +114,7 @@ def test_gan_resumes_from_checkpoint(tmp_path):
     t.fit(model, loader())
     ckpt = tmp_path / "gan.ckpt"
     t.save_checkpoint(ckpt)
-    state = torch.load(ckpt, weights_only=False)
+    state = torch.load(ckpt, weights_only=True)
     assert len(state["optimizer_states"]) == 2
     model2 = GANModule(**TINY_GAN)
     t2 = trainer(tmp_path, limit_train_batches=2, max_epochs=2)

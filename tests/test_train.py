@@ -108,8 +108,8 @@ def test_best_and_last_checkpoints_and_the_report_scores_best(tmp_path, monkeypa
     assert not torch.equal(best(z), last(z))
     assert torch.equal(seen["gen"](z), best(z))
     # last.ckpt is the final epoch even though it did not improve (what a resume must start from)
-    assert torch.load(res["last_checkpoint"], weights_only=False)["epoch"] == 1
-    assert torch.load(res["best_checkpoint"], weights_only=False)["epoch"] == 0
+    assert torch.load(res["last_checkpoint"], weights_only=True)["epoch"] == 1
+    assert torch.load(res["best_checkpoint"], weights_only=True)["epoch"] == 0
 
 
 def test_short_real_run_beats_chance_and_resumes(tmp_path):
@@ -123,7 +123,7 @@ def test_short_real_run_beats_chance_and_resumes(tmp_path):
         cfg.trainer.max_epochs = 2
     res2 = train_entry.train(cfg)  # same run folder: continues from last.ckpt instead of starting over
     assert res2["epochs"] == 2
-    ck = torch.load(res2["last_checkpoint"], weights_only=False)
+    ck = torch.load(res2["last_checkpoint"], weights_only=True)
     assert ck["epoch"] == 1
 
 
