@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def model_list(dataset: str) -> list[tuple[str, str]]:
-    """(zoo name, experiment) in training order: the full-data classifier first (FID needs it)."""
-    models = [("classifier", "classifier"), ("lenet", "lenet"), ("vae", "vae"), ("gan", "gan"),
-              ("classifier_novel", "classifier_novel"), ("gan_novel", "gan_novel"), ("ambivalent", "ambivalent")]
-    models += [(f"gan_without_{c}", f"gan_without_{c}") for c in range(10)]
-    models += [(f"vae_without_{c}", f"vae_without_{c}") for c in range(10)]
-    return [(n, f"{dataset}/{e}") for n, e in models]
+    """(zoo name, train.py arguments) in training order: the full-data classifier first (FID needs it).
+    The leave-one-class-out models are one experiment per kind with the class as a parameter."""
+    models = [(n, f"{dataset}/{n}") for n in ("classifier", "lenet", "vae", "gan", "classifier_novel", "gan_novel",
+                                              "ambivalent")]
+    return models + [(f"{kind}_without_{c}", f"{dataset}/{kind}_without left_out={c}")
+                     for kind in ("gan", "vae") for c in range(10)]
 
 
 def zoo_dir(root, profile: str, dataset: str) -> Path:
@@ -90,7 +90,9 @@ def save_entry(folder: Path, name: str, entry: dict | None = None, **fields) -> 
 
 
 def train_subprocess(experiment: str, run_dir: Path, profile: str, overrides: list[str]) -> int:
-    cmd = [sys.executable, str(ROOT / "train.py"), f"experiment={experiment}", f"profile={profile}",
+    """train.py on `experiment` ("mnist/gan_without left_out=3": the experiment and its own overrides)."""
+    name, *own = experiment.split()
+    cmd = [sys.executable, str(ROOT / "train.py"), f"experiment={name}", *own, f"profile={profile}",
            f"hydra.run.dir={run_dir}", *overrides]
     print("+", " ".join(cmd), flush=True)
     return subprocess.call(cmd, cwd=ROOT)

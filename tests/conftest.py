@@ -60,15 +60,19 @@ def tiny_models(mnist_small):
     """A PCA decoder and a small MLP classifier trained for a few seconds on real digits."""
     x, y = mnist_small
     torch.manual_seed(0)
-    clf = TinyClassifier()
-    opt = torch.optim.Adam(clf.parameters(), lr=3e-3)
-    for _ in range(3):
-        for i in range(0, len(x), 100):
-            loss = nn.functional.cross_entropy(clf(x[i:i + 100]), y[i:i + 100])
+    return PCADecoder(x).eval(), fit_quickly(TinyClassifier(), x, y, epochs=3, lr=3e-3)
+
+
+def fit_quickly(net, x, y, epochs: int, lr: float, batch: int = 100):
+    """A few epochs of Adam with cross-entropy, for tests that need a trained network in seconds."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(epochs):
+        for i in range(0, len(x), batch):
+            loss = nn.functional.cross_entropy(net(x[i:i + batch]), y[i:i + batch])
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return PCADecoder(x).eval(), clf.eval()
+    return net.eval()
 
 
 @pytest.fixture(scope="module")

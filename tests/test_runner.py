@@ -130,8 +130,10 @@ def test_resampled_warmup_gives_separate_regions_their_posterior_share():
         assert abs(left - exact) < 3 * se, (left, exact)
         assert smc.meta["resampled"] >= 1 and smc.meta["resample"] is True
         assert smc.diagnostics["near_target_0.1"] > 0.95
-    plain = trex.sample(post, HMC(), init="prior", seed=0, **kw)
-    assert float((plain.latents[:, -1, 0] < -0.5).mean()) - exact > 5 * se  # the test can tell
+    plain = trex.sample(post, HMC(), init="prior", seed=0, replace_stuck=False, **kw)
+    # the test can tell: plain starts fall outside the band SMC must fall in (0.14 here, 0.17 with the
+    # shared trajectory jitter before each chain drew its own)
+    assert float((plain.latents[:, -1, 0] < -0.5).mean()) - exact > 3 * se
 
 
 def test_systematic_resample_follows_the_weights():

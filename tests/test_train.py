@@ -8,7 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from conftest import REPO, data_root
 from wandb_records import keys_when_written
@@ -157,3 +157,14 @@ def test_unwritable_data_folder_fails_before_training(tmp_path):
     with pytest.raises(Exception, match="data"):
         train_entry.train(cfg)
     assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_leave_one_out_is_one_experiment_with_the_class_as_a_parameter(kind):
+    for dataset in ("mnist", "fashion"):
+        cfg = cfg_for([f"experiment={dataset}/{kind}_without", "left_out=3"])
+        assert list(cfg.data.exclude) == [3] and cfg.name == f"{dataset}-{kind}-without-3"
+        assert OmegaConf.to_container(cfg.data, resolve=True)["exclude"] == [3]  # an int, not the string "3"
+    from lightning_modules.zoo import model_list
+    zoo = dict(model_list("mnist"))
+    assert zoo[f"{kind}_without_7"] == f"mnist/{kind}_without left_out=7" and len(zoo) == 27

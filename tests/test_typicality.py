@@ -4,9 +4,8 @@ import math
 import pytest
 import torch
 import torchvision
-from torch import nn
 
-from conftest import data_root
+from conftest import data_root, fit_quickly
 from lightning_modules.components.classifiers import LeNet
 from trex.analysis import Typicality
 
@@ -17,14 +16,7 @@ def judge_and_test(mnist_small):
     calibration set the first 2,000 test digits, the rest of the test split is held out."""
     x, y = mnist_small
     torch.manual_seed(0)
-    net = LeNet()
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    for _ in range(2):
-        for i in range(0, len(x), 100):
-            loss = nn.functional.cross_entropy(net(x[i:i + 100]), y[i:i + 100])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    net = fit_quickly(LeNet(), x, y, epochs=2, lr=2e-3)
     test = torchvision.datasets.MNIST(data_root(), train=False, download=False).data.unsqueeze(1)
     return Typicality(net, x, test[:2000]), test[2000:6000]
 

@@ -25,7 +25,7 @@ class FakeTrainer:
             fid["judge"] = classifier_stamp(run_dir.parent.parent / "classifier.ckpt")
         (run_dir / "metrics.json").write_text(json.dumps({
             "best_checkpoint": str(ck), "metrics": {"test/acc": 0.99}, "epochs": 3, "model": "M",
-            "data": {"include": None, "exclude": [3] if "without_3" in experiment else None}, "fid": fid}))
+            "data": {"include": None, "exclude": [3] if "left_out=3" in experiment else None}, "fid": fid}))
         return 0
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-ARRAYS = ("latents", "probs", "logdensity", "accepted", "divergent", "step_size", "ideal", "images", "typicality")
+ARRAYS = ("latents", "probs", "logdensity", "accepted", "divergent", "step_size", "ideal", "images", "typicality",
+          "accept_prob")
 
 
 @dataclass
@@ -16,7 +17,8 @@ class SampleSet:
     """Kept samples of C chains × S draws.
 
     latents (C, S, D), probs (C, S, K) over `meta["classes"]`, logdensity (C, S),
-    accepted / divergent (C, S) bool, step_size (C,) final per-chain step size (or RWM scale),
+    accepted / divergent (C, S) bool (for NUTS, accepted = the chain moved), accept_prob (C, S) the
+    transition's acceptance probability (NUTS: its tree's mean) or None, step_size (C,) final per-chain step size (or RWM scale),
     ideal (K,) the confidence vector the target asks for, images (C, S, *shape) uint8 or None,
     typicality (C, S) each draw's typicality score (<= 1: as close to real data as 99 % of held-out
     real images; see trex.analysis.typicality) or None.
@@ -32,6 +34,7 @@ class SampleSet:
     ideal: np.ndarray
     images: np.ndarray | None = None
     typicality: np.ndarray | None = None
+    accept_prob: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     @property

@@ -88,9 +88,10 @@ class _Recorder:
 
     def __init__(self, store_images: bool):
         self.store_images = store_images
-        self.rows = {k: [] for k in ("latents", "probs", "logdensity", "accepted", "divergent", "images")}
+        self.rows = {k: [] for k in ("latents", "probs", "logdensity", "accepted", "accept_prob", "divergent",
+                                     "images")}
 
-    def add(self, posterior, position, logdensity, accepted, divergent):
+    def add(self, posterior, position, logdensity, accepted, divergent, accept_prob):
         with torch.no_grad():
             x = posterior.distribution.decode(position)
             p = posterior.probs(position, images=x)
@@ -98,6 +99,7 @@ class _Recorder:
         self.rows["probs"].append(p.float().cpu())
         self.rows["logdensity"].append(logdensity.float().cpu())
         self.rows["accepted"].append(accepted.cpu())
+        self.rows["accept_prob"].append(accept_prob.float().cpu())
         self.rows["divergent"].append(divergent.cpu())
         if self.store_images:
             self.rows["images"].append((x.clamp(0, 1) * 255).round().to(torch.uint8).cpu())
@@ -150,13 +152,18 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
         posterior.sigma_factor = 1.0
         res = sampler.run(posterior, z0, num_warmup=num_warmup, num_samples=num_samples * thin, seed=seed,
                           progress=progress)
-        rec = _Recorder(store_images)
+        rec, prev = _Recorder(store_images), None
         for s in range(0, res.positions.shape[1], thin):
-            acc = res.accept_prob[:, s] > 0.5 if res.accept_prob is not None else torch.ones(num_chains, dtype=bool)
-            rec.add(posterior, res.positions[:, s].to(device, posterior.distribution.dtype),
-                    res.logdensity[:, s], acc, res.divergent[:, s])
+            # NUTS has no accept/reject of one proposal: `accepted` says whether the chain moved, and the
+            # acceptance reported is the mean acceptance probability of each tree, as for HMC's proposals
+            pos = res.positions[:, s]
+            moved = torch.ones(num_chains, dtype=torch.bool) if prev is None else (pos != prev).any(-1)
+            prob = res.accept_prob[:, s] if res.accept_prob is not None else torch.full((num_chains,), float("nan"))
+            rec.add(posterior, pos.to(device, posterior.distribution.dtype), res.logdensity[:, s], moved,
+                    res.divergent[:, s], prob)
+            prev = pos
         meta.update(grad_evals=int(res.num_grad_evals), batched_grad_evals=int(res.num_grad_evals),
-                    sampler_wall_time_s=res.wall_time)
+                    sampler_wall_time_s=res.wall_time, warmup_divergences=None)  # the backend does not say
         step_size, earlier_s = res.step_size, 0.0
     else:
         sig = run_signature(posterior, sampler, num_chains=num_chains, num_warmup=num_warmup,
@@ -222,10 +229,20 @@ def _diagnostics(s: SampleSet) -> dict:
             "ess_chain_sum_min": float(np.min(ess_chain_sum(s.latents))),
             "confidence_ess_bulk_min": float(np.min(conf["ess"])),
             "confidence_rhat_max": float(np.max(conf["rhat"])),
-            "accept_rate": float(s.accepted.mean()), "divergences": int(s.divergent.sum()),
+            "accept_rate": float(s.accepted.mean()), "accept_prob_mean": _mean_accept_prob(s),
+            "divergences": int(s.divergent.sum()), "warmup_divergences": s.meta.get("warmup_divergences"),
             "near_target_0.1": s.near_target(0.1), "near_target_0.05": s.near_target(0.05),
             "near_target_tol": s.near_target(s.meta.get("tol", 0.1)),
             "stuck_chains": stuck_chains(s.distance(), s.accepted)}
+
+
+def _mean_accept_prob(s: SampleSet):
+    """The mean Metropolis acceptance probability of the kept transitions (NUTS: of its trees); the
+    share of accepted proposals where a backend reports no probability."""
+    p = s.accept_prob
+    if p is None or np.isnan(p).all():
+        return float(s.accepted.mean())
+    return float(np.nanmean(p))
 
 
 def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples, thin, gen, init,
@@ -264,6 +281,8 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
         params = kernel.init_params(num_chains, dist.dim, dist.device, dist.dtype)
         adapt = kernel.adaptation(num_warmup)
     part_start = time.time()
+    warm_div = torch.tensor(counts.get("warmup_divergences", 0), device=dist.device)
+    chain_grads = torch.tensor(counts.get("grad_evals", 0), device=dist.device)  # chain-gradient evaluations
     bar = progress_bar(total, t0, f"sampling {posterior.target}", progress)
     acc_ema, near = None, float("nan")
 
@@ -281,6 +300,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
             posterior.sigma_factor = f
             state = kernel.init(state.position, posterior)
             counts["batched_grad_evals"] += 1
+            chain_grads += num_chains
             if resample and warm:  # SMC: each chain's weight gains new density over old
                 log_w = log_w + (state.logdensity - before).double()
                 # the kept draws carry no weights, so the last level always resamples
@@ -294,6 +314,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
             if watch.replaced != before:  # new positions: fresh cached density and gradient
                 state = kernel.init(state.position, posterior)
                 counts["batched_grad_evals"] += 1
+                chain_grads += num_chains
             counts["replaced_stuck"] = watch.replaced
         if t == num_warmup:
             params = adapt.final(params) if num_warmup > 0 else params
@@ -302,12 +323,15 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
         state, info = kernel.step(state, posterior, params, gen)
         watch.observe(info.accepted)
         counts["batched_grad_evals"] += int(info.num_grad_evals)
+        if info.num_grad_evals:  # the chains' own steps: finished chains leave the batch early
+            chain_grads += info.num_steps.sum()
         counts["guide_evals"] = counts.get("guide_evals", 0) + getattr(info, "guide_evals", 0)
         counts["steps"] += 1
         if warm:
             params = adapt.update(params, state, info)
+            warm_div += info.divergent.sum()  # a tensor: no host sync per step
         elif (t - num_warmup) % thin == 0:
-            p = rec.add(posterior, state.position, state.logdensity, info.accepted, info.divergent)
+            p = rec.add(posterior, state.position, state.logdensity, info.accepted, info.divergent, info.accept_prob)
             near = float((posterior.distance(p) <= tol).float().mean())
         if warm and progress and t % 10 == 0:
             near = float((distance(state.position) <= tol).float().mean())
@@ -319,14 +343,16 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
                             acc=f"{acc_ema:.2f}", near=f"{near:.2f}", eps=f"{float(info.step_size.float().mean()):.3g}",
                             refresh=False)
         if checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < total:
-            saved = dict(counts, earlier_s=counts["earlier_s"] + time.time() - part_start)
+            saved = dict(counts, earlier_s=counts["earlier_s"] + time.time() - part_start,
+                         warmup_divergences=int(warm_div), grad_evals=int(chain_grads))
             resume.save(checkpoint, {"t": t + 1, "state": state, "params": params, "adapt": adapt, "rec": rec,
                                      "counts": saved, "rng": gen.get_state(), "signature": signature,
                                      "log_w": log_w, "watch": watch, "sigma_factor": posterior.sigma_factor,
                                      "tap": tap if fit_at is not None and t + 1 <= fit_at else None,
                                      "guide_net": getattr(getattr(kernel, "guide", None), "net", None)})
     bar.close()
-    counts["grad_evals"] = counts["batched_grad_evals"] * num_chains
+    counts["warmup_divergences"] = int(warm_div)
+    counts["grad_evals"] = int(chain_grads)
     step_size = params.step_size if hasattr(params, "step_size") else getattr(params, "scale", torch.zeros(num_chains))
     if checkpoint and Path(checkpoint).exists():
         os.remove(checkpoint)  # finished: the SampleSet is the record now

@@ -27,31 +27,44 @@ def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
     """Velocity Verlet on H(q, p) = -log p(q) + p^T diag(inv_mass) p / 2, batched over chains.
 
     position, momentum, grad: (B, D); step_size: (B,) or scalar; inv_mass: (D,) or (B, D).
-    steps_per_chain (B,) long: chain b stops after steps_per_chain[b] steps (the others go on
-    up to num_steps). A chain that reaches a point with non-finite log density or gradient
+    steps_per_chain (B,) long: chain b stops after steps_per_chain[b] steps (the others go on up to
+    num_steps; a chain with 0 steps stays put, with its own log density). A chain that reaches a point with non-finite log density or gradient
     stops there, with logdensity -inf and grad 0, so callers reject it via isfinite.
-    Costs exactly num_steps batched calls of target.logdensity_and_grad.
+    Each of the num_steps calls of target.logdensity_and_grad sees only the chains still moving
+    (finished chains are compacted out of the batch), so chains with their own trajectory lengths
+    cost the sum of their steps, not every chain the longest one's.
     Returns (position, momentum, logdensity, grad).
     """
     if num_steps < 1:
         raise ValueError("num_steps must be >= 1")
     eps = torch.as_tensor(step_size, dtype=position.dtype, device=position.device)
     eps = eps[:, None] if eps.dim() == 1 else eps
+    eps = eps.expand(position.shape[0], 1) if eps.dim() == 2 else eps
     if inv_mass is None:
         inv_mass = torch.ones_like(position[0])
-    q, p, g, ld = position, momentum, grad, None
+    m = inv_mass.expand_as(position)
+    q, p, g = position.clone(), momentum.clone(), grad.clone()
+    ld = torch.full(position.shape[:1], -math.inf, dtype=position.dtype, device=position.device)
     alive = torch.ones(position.shape[0], dtype=torch.bool, device=position.device)
     for i in range(num_steps):
         active = alive if steps_per_chain is None else alive & (steps_per_chain > i)
-        a = active[:, None]
-        p_half = p + 0.5 * eps * g
-        q = torch.where(a, q + eps * inv_mass * p_half, q)
-        ld_new, g_new = evaluate(target, q)
-        p = torch.where(a, p_half + 0.5 * eps * g_new, p)
-        g = torch.where(a, g_new, g)
-        # inactive chains were evaluated at their unchanged point, so ld_new is theirs too
-        ld = ld_new if ld is None else torch.where(active, ld_new, ld)
+        idx = active.nonzero().squeeze(1) if not bool(active.all()) else None
+        if idx is not None and len(idx) == 0:
+            break
+        e, mi = (eps, m) if idx is None else (eps[idx] if eps.dim() else eps, m[idx])
+        qa, pa, ga = (q, p, g) if idx is None else (q[idx], p[idx], g[idx])
+        p_half = pa + 0.5 * e * ga
+        qa = qa + e * mi * p_half
+        ld_a, g_a = evaluate(target, qa)
+        pa = p_half + 0.5 * e * g_a
+        if idx is None:
+            q, p, g, ld = qa, pa, g_a, ld_a
+        else:
+            q[idx], p[idx], g[idx], ld[idx] = qa, pa, g_a, ld_a
         alive = alive & torch.isfinite(ld)
+    if steps_per_chain is not None and bool((steps_per_chain < 1).any()):
+        z = (steps_per_chain < 1).nonzero().squeeze(1)
+        ld[z], g[z] = evaluate(target, q[z])
     return q, p, ld, g
 
 
@@ -91,8 +104,9 @@ class HMCInfo(NamedTuple):
 class HMC:
     """Static-length HMC with jittered trajectory length, batched over chains.
 
-    The jitter u is shared by all chains in a step: the batch runs max_b n_b steps anyway,
-    so independent jitters would cost the longest one every step.
+    Each chain draws its own jitter u every step. The leapfrog loop drops chains that have taken
+    their steps out of the batch, so the cost is the sum of the chains' steps (a shared u made
+    every chain's trajectory length move together, step after step).
 
     pool_step_size=True (default) tunes one step size for all chains on their mean
     acceptance. Per-chain tuning (False) is noisy, and since a step costs T / min_b eps_b
@@ -169,7 +183,9 @@ class HMC:
         kw = dict(generator=generator, device=q0.device, dtype=q0.dtype)
         eps, inv_mass = params.step_size, params.inv_mass
         p0 = torch.randn(q0.shape, **kw) / inv_mass.sqrt()
-        u = 1.0 - torch.rand((), **kw).item() if self.jitter else 1.0
+        # each chain its own jitter u ~ U(0, 1]: leapfrog compacts finished chains out of the batch,
+        # so independent lengths cost their sum, not the longest one for every chain
+        u = 1.0 - torch.rand(q0.shape[:1], **kw) if self.jitter else torch.ones_like(eps)
         n = torch.ceil(params.trajectory_length * u / eps).clamp(1, self.steps_cap()).long()
         num = int(n.max())
         with self._precision(q0.device):
