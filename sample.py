@@ -40,12 +40,13 @@ def run(cfg: DictConfig) -> dict:
         post = trex.RelaxedPosterior(models.distribution, models.classifier, target, sigma=cfg.sigma,
                                      classes=models.classes)
         folder = out / slug(target)
-        res = trex.sample(post, make_sampler(cfg.sampler.name, **sampler_kw(cfg)), num_chains=cfg.num_chains,
-                          num_warmup=cfg.num_warmup, num_samples=cfg.num_samples, thin=cfg.thin, seed=cfg.seed,
-                          init=cfg.init, init_candidates=cfg.init_candidates, sigma_schedule=cfg.sigma_schedule,
-                          store_images=cfg.store_images or judge is not None, checkpoint=folder / "resume.pt",
-                          checkpoint_every=cfg.checkpoint_every, progress=cfg.progress, resample=cfg.resample,
-                          replace_stuck=cfg.replace_stuck)
+        sampler = make_sampler(cfg.sampler.name, **sampler_kw(cfg))
+        plan = dict(num_chains=cfg.num_chains, num_warmup=cfg.num_warmup, num_samples=cfg.num_samples,
+                    thin=cfg.thin, seed=cfg.seed, init=cfg.init, init_candidates=cfg.init_candidates,
+                    sigma_schedule=cfg.sigma_schedule, resample=cfg.resample, replace_stuck=cfg.replace_stuck,
+                    store_images=cfg.store_images or judge is not None, progress=cfg.progress)
+        res = trex.runner.finished(folder, post, sampler, **plan) or trex.sample(
+            post, sampler, checkpoint=folder / "resume.pt", checkpoint_every=cfg.checkpoint_every, **plan)
         if judge is not None:
             trex.analysis.annotate(res, judge)
         res.save(folder)

@@ -72,3 +72,27 @@ def test_warmup_divergences_are_counted_beside_kept_ones(tiny_models):
                       num_samples=5, progress=False, store_images=False)
     assert res.diagnostics["warmup_divergences"] >= 5 * 4
     assert res.diagnostics["divergences"] == int(res.divergent.sum())
+
+
+def test_resample_needs_a_shrinking_sigma_and_weighted_starts(tiny_models, capsys):
+    """Before, resample=True with a constant σ silently did nothing, and with init=prior_best it
+    weighted best-of starts as if they were prior draws."""
+    import pytest
+    post = make_post(tiny_models)
+    kw = dict(num_chains=4, num_warmup=10, num_samples=3, progress=False, store_images=False, resample=True)
+    with pytest.raises(trex.UserError, match="constant σ schedule never shrinks"):
+        trex.sample(post, HMC(max_steps=4), sigma_schedule="constant", **kw)
+    res = trex.sample(post, HMC(max_steps=4), init="prior_best", **kw)
+    assert res.meta["init"] == "prior_resample" and "init switched" in capsys.readouterr().out
+
+
+def test_masked_and_compacted_leapfrog_agree():
+    """The accelerator path (finished chains masked) and the CPU path (compacted out) integrate alike."""
+    target, g = Quartic(), torch.Generator().manual_seed(1)
+    q0, p0 = torch.randn(5, 3, generator=g, dtype=F64), torch.randn(5, 3, generator=g, dtype=F64)
+    _, g0 = target.logdensity_and_grad(q0)
+    steps, eps = torch.tensor([1, 4, 0, 2, 4]), torch.tensor([0.1, 0.2, 0.1, 0.15, 0.05], dtype=F64)
+    a = leapfrog(q0, p0, g0, eps, 4, target, None, steps, compact=True)
+    b = leapfrog(q0, p0, g0, eps, 4, target, None, steps, compact=False)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y)

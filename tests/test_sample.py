@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import trex
 import pytest
 
 import sample as sample_entry
@@ -106,3 +107,13 @@ def test_bench_rows_compare_pooled_ess_with_multi_chain_nuts(checkpoints, tmp_pa
     saved = json.loads((tmp_path / "samplers_class_3.json").read_text())["rows"]
     assert [(r["sampler"], r["ess_per_s"]) for r in saved] == [(r["sampler"], r["ess_per_s"]) for r in rows]
     assert "vs_nuts_multi" in (tmp_path / "samplers_class_3.md").read_text()
+
+
+def test_a_finished_target_is_skipped_and_a_changed_one_refused(checkpoints, tmp_path, capsys):
+    cfg = sample_cfg(checkpoints, tmp_path, "targets=[class:4]", "wandb=false")
+    first = sample_entry.run(cfg)["summary"][0]
+    again = sample_entry.run(cfg)["summary"][0]
+    assert "class:4: finished earlier in" in capsys.readouterr().out
+    assert again["confidence"] == first["confidence"] and again["wall_s"] == first["wall_s"]
+    with pytest.raises(trex.UserError, match=r"different run \(seed: 0 there, 1 now"):
+        sample_entry.run(sample_cfg(checkpoints, tmp_path, "targets=[class:4]", "wandb=false", "seed=1"))

@@ -37,6 +37,17 @@ def weights_hash(*modules) -> str:
     return h.hexdigest()[:16]
 
 
+def refuse_other_run(path, old, signature: dict) -> None:
+    """Stop, naming the settings that differ, unless `old` (what `path` records) is `signature`."""
+    if isinstance(old, dict) and old == signature:
+        return
+    old = old if isinstance(old, dict) else {}
+    diff = [k for k in sorted(set(signature) | set(old)) if old.get(k) != signature.get(k)]
+    shown = "; ".join(f"{k}: {old.get(k, '(not recorded)')!r} there, {signature.get(k)!r} now" for k in diff[:6])
+    raise ResumeError(f"{path} belongs to a different run ({shown}). Start fresh in another run folder, or "
+                      f"delete {path} to discard the old run's results")
+
+
 def save(path, obj: dict) -> None:
     """Write `obj` to `path` atomically (a crash mid-write leaves the previous file)."""
     path = Path(path)
@@ -57,13 +68,7 @@ def load(path, signature: dict, kernel=None, recorder_class=None, map_location=N
     safe = [State, HMCParams, RWMParams, HMCAdaptation, RWMAdaptation, ChEES, DualAveraging, PooledVariance,
             PointTap, StuckWatch] + ([recorder_class] if recorder_class else [])
     ck = read(path, "resume state", map_location=map_location, safe_globals=safe)
-    old = ck.get("signature")
-    if not isinstance(old, dict) or old != signature:
-        old = old if isinstance(old, dict) else {}
-        diff = [k for k in sorted(set(signature) | set(old)) if old.get(k) != signature.get(k)]
-        shown = "; ".join(f"{k}: {old.get(k, '(not recorded)')!r} there, {signature.get(k)!r} now" for k in diff[:6])
-        raise ResumeError(f"{path} is the resume state of a different run ({shown}). Start fresh in another "
-                          f"run folder, or delete {path} to discard the old run's progress")
+    refuse_other_run(path, ck.get("signature"), signature)
     if kernel is not None and isinstance(ck.get("adapt"), HMCAdaptation):
         ck["adapt"].kernel = kernel
     g = ck.pop("guide", None)

@@ -2,6 +2,7 @@
 sampling with thinning, checkpoint/resume, a progress bar, and the SampleSet at the end."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -133,7 +134,11 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
     setting, sampler or model weights is refused with the names of what differs.
     """
     check_plan(num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples, thin=thin, init=init,
-               sigma_schedule=sigma_schedule)
+               sigma_schedule=sigma_schedule, resample=resample)
+    if isinstance(init, str) and _switched_init(init, resample) != init:
+        print("resample=True: init switched from prior_best to prior_resample, so the starts carry the weights "
+              "the resampling assumes", flush=True)
+        init = "prior_resample"
     schedule = make_schedule(sigma_schedule)
     device = posterior.distribution.device
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -142,7 +147,11 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
             "sampler": getattr(sampler, "name", type(sampler).__name__), "num_chains": num_chains,
             "num_warmup": num_warmup, "num_samples": num_samples, "thin": thin, "seed": seed,
             "init": init if isinstance(init, str) else "tensor", "sigma_schedule": repr(schedule), "tol": tol,
-            "resample": bool(resample), "replace_stuck": bool(replace_stuck)}
+            "resample": bool(resample), "replace_stuck": bool(replace_stuck),
+            "signature": plan_signature(posterior, sampler, num_chains=num_chains, num_warmup=num_warmup,
+                                        num_samples=num_samples, thin=thin, seed=seed, init=init,
+                                        init_candidates=init_candidates, sigma_schedule=sigma_schedule,
+                                        resample=resample, replace_stuck=replace_stuck, tol=tol)}
 
     if hasattr(sampler, "run"):  # whole-run backends (Pyro NUTS, hamiltorch) own their loop
         if resample:
@@ -166,14 +175,11 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
                     sampler_wall_time_s=res.wall_time, warmup_divergences=None)  # the backend does not say
         step_size, earlier_s = res.step_size, 0.0
     else:
-        sig = run_signature(posterior, sampler, num_chains=num_chains, num_warmup=num_warmup,
-                            num_samples=num_samples, thin=thin, seed=seed, init=init, init_candidates=init_candidates,
-                            sigma_schedule=repr(schedule), resample=bool(resample), replace_stuck=bool(replace_stuck),
-                            tol=tol)
         try:
             rec, step_size, counts = _run_kernel(posterior, sampler, schedule, num_chains, num_warmup, num_samples,
                                                  thin, gen, init, init_candidates, store_images, checkpoint,
-                                                 checkpoint_every, progress, tol, resample, replace_stuck, sig)
+                                                 checkpoint_every, progress, tol, resample, replace_stuck,
+                                                 meta["signature"])
         finally:  # the kernel and posterior may serve the next target: leave them as they came
             posterior.tap = None
             posterior.sigma_factor = 1.0
@@ -191,7 +197,7 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
 
 
 def check_plan(num_chains=1, num_warmup=0, num_samples=1, thin=1, init="prior_best", sigma_schedule="geometric",
-               **_) -> None:
+               resample=False, **_) -> None:
     """Refuse a run plan that cannot work, before anything is loaded or written."""
     for name, v, low in (("num_chains", num_chains, 1), ("num_warmup", num_warmup, 0),
                          ("num_samples", num_samples, 1), ("thin", thin, 1)):
@@ -200,9 +206,46 @@ def check_plan(num_chains=1, num_warmup=0, num_samples=1, thin=1, init="prior_be
     if not isinstance(init, torch.Tensor) and init not in INITS:
         raise UserError(f"init must be one of {', '.join(INITS)} (or a tensor), got {init!r}")
     try:
-        make_schedule(sigma_schedule)
+        schedule = make_schedule(sigma_schedule)
     except (ValueError, TypeError) as e:
         raise UserError(str(e)) from None
+    if resample and not hasattr(schedule, "end"):
+        raise UserError("resample=True resamples chains each time σ shrinks, and a constant σ schedule never "
+                        "shrinks it: use sigma_schedule=geometric (the default) or drop resample")
+
+
+def _switched_init(init, resample):
+    # best-of starts over-weight where the likelihood peaks, and the SMC weights would not know it
+    return "prior_resample" if resample and isinstance(init, str) and init == "prior_best" else init
+
+
+SIGNED = ("num_chains", "num_warmup", "num_samples", "thin", "seed", "init", "init_candidates", "sigma_schedule",
+          "resample", "replace_stuck", "tol")
+
+
+def plan_signature(posterior, sampler, **plan) -> dict:
+    """run_signature of a plan given as trex.sample's keyword arguments (the others are ignored), with
+    defaults filled in and values normalised as the run will use them."""
+    from inspect import signature
+    defaults = {k: v.default for k, v in signature(sample).parameters.items() if k in SIGNED}
+    p = {**defaults, **{k: v for k, v in plan.items() if k in SIGNED}}
+    p.update(init=_switched_init(p["init"], p["resample"]), sigma_schedule=repr(make_schedule(p["sigma_schedule"])),
+             resample=bool(p["resample"]), replace_stuck=bool(p["replace_stuck"]))
+    return run_signature(posterior, sampler, **p)
+
+
+def finished(folder, posterior, sampler, **plan) -> SampleSet | None:
+    """The SampleSet a run folder already holds for this target, if that run finished (no resume file
+    left) with the same signature; None if there is none. One of another run is refused."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").exists() or (folder / "resume.pt").exists():
+        return None
+    old = SampleSet.load(folder)
+    new = json.loads(json.dumps(plan_signature(posterior, sampler, **plan)))  # as the manifest keeps it
+    resume.refuse_other_run(folder / "manifest.json", old.meta.get("signature"), new)
+    print(f"{posterior.target}: finished earlier in {folder}, kept as it is (delete that folder to sample again)",
+          flush=True)
+    return old
 
 
 def run_signature(posterior, kernel, **plan) -> dict:
@@ -332,16 +375,16 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
             warm_div += info.divergent.sum()  # a tensor: no host sync per step
         elif (t - num_warmup) % thin == 0:
             p = rec.add(posterior, state.position, state.logdensity, info.accepted, info.divergent, info.accept_prob)
-            near = float((posterior.distance(p) <= tol).float().mean())
+            near = (posterior.distance(p) <= tol).float().mean()
         if warm and progress and t % 10 == 0:
-            near = float((distance(state.position) <= tol).float().mean())
-        a = float(info.accept_prob.float().mean())
-        acc_ema = a if acc_ema is None else 0.9 * acc_ema + 0.1 * a
+            near = (distance(state.position) <= tol).float().mean()
+        a = info.accept_prob.float().mean()
+        acc_ema = a if acc_ema is None else 0.9 * acc_ema + 0.1 * a  # tensors: read back only when shown
         bar.update(1)
-        if progress:
+        if progress and (t % 10 == 0 or t + 1 == total):  # reading a number back waits for the device
             bar.set_postfix(phase="warmup" if warm else "sample", sigma=f"{posterior.sigma * posterior.sigma_factor:.3g}",
-                            acc=f"{acc_ema:.2f}", near=f"{near:.2f}", eps=f"{float(info.step_size.float().mean()):.3g}",
-                            refresh=False)
+                            acc=f"{float(acc_ema):.2f}", near=f"{float(near):.2f}",
+                            eps=f"{float(info.step_size.float().mean()):.3g}", refresh=False)
         if checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < total:
             saved = dict(counts, earlier_s=counts["earlier_s"] + time.time() - part_start,
                          warmup_divergences=int(warm_div), grad_evals=int(chain_grads))

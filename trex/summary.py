@@ -15,6 +15,7 @@ def summary_row(res) -> dict:
             "warmup_divergences": d.get("warmup_divergences"),
             "rhat_max": round(d["rhat_max"], 3), "ess_bulk_min": round(d["ess_bulk_min"], 1),
             "confidence_rhat_max": round(d["confidence_rhat_max"], 3),
+            "confidence_ess_bulk_min": round(d["confidence_ess_bulk_min"], 1),
             "stuck_chains": list(d.get("stuck_chains", [])), "replaced_stuck": res.meta.get("replaced_stuck", 0),
             "typical": None if d.get("typical_share") is None else round(d["typical_share"], 3),
             "wall_s": res.meta["wall_time_s"], "grad_evals": res.meta.get("grad_evals")}
@@ -39,12 +40,14 @@ def format_row(r) -> str:
 
 def diagnostics_table(rows) -> str:
     head = ("| target | sampler | samples | confidence (mean ± std) | within 0.1 | within 0.05 | typical | "
-            "mean accept prob | divergences (warm-up / kept) | max R-hat (latents) | max R-hat (confidences) | min bulk ESS | stuck chains | wall s |")
-    lines = [head, "|" + "---|" * 14]
+            "mean accept prob | divergences (warm-up / kept) | max R-hat (latents) | max R-hat (confidences) | "
+            "min bulk ESS (latents) | min bulk ESS (confidences) | stuck chains | wall s |")
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         conf = ", ".join(f"{c}: {v}" for c, v in r["confidence"].items())
         typ = "-" if r.get("typical") is None else f"{r['typical']:.3f}"
         lines.append(f"| {r['target']} | {r['sampler']} | {r['samples']} | {conf} | {r['near_0.1']:.3f} | "
                      f"{r['near_0.05']:.3f} | {typ} | {r['accept']:.2f} | {_div(r)} | {r['rhat_max']:.2f} | "
-                     f"{r['confidence_rhat_max']:.2f} | {r['ess_bulk_min']:.0f} | {_stuck(r)} | {r['wall_s']:.0f} |")
+                     f"{r['confidence_rhat_max']:.2f} | {r['ess_bulk_min']:.0f} | {r['confidence_ess_bulk_min']:.0f} | "
+                     f"{_stuck(r)} | {r['wall_s']:.0f} |")
     return "\n".join(lines) + "\n"

@@ -23,17 +23,20 @@ def kinetic(momentum: Tensor, inv_mass: Tensor) -> Tensor:
 
 
 def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
-             inv_mass: Optional[Tensor] = None, steps_per_chain: Optional[Tensor] = None):
+             inv_mass: Optional[Tensor] = None, steps_per_chain: Optional[Tensor] = None,
+             compact: Optional[bool] = None):
     """Velocity Verlet on H(q, p) = -log p(q) + p^T diag(inv_mass) p / 2, batched over chains.
 
     position, momentum, grad: (B, D); step_size: (B,) or scalar; inv_mass: (D,) or (B, D).
     steps_per_chain (B,) long: chain b stops after steps_per_chain[b] steps (the others go on up to
-    num_steps; a chain with 0 steps stays put, with its own log density). A chain that reaches a point with non-finite log density or gradient
-    stops there, with logdensity -inf and grad 0, so callers reject it via isfinite.
-    Each of the num_steps calls of target.logdensity_and_grad sees only the chains still moving
-    (finished chains are compacted out of the batch), so chains with their own trajectory lengths
-    cost the sum of their steps, not every chain the longest one's.
-    Returns (position, momentum, logdensity, grad).
+    num_steps; a chain with 0 steps stays put, with its own log density). A chain that reaches a
+    point with non-finite log density or gradient stops there, with logdensity -inf and grad 0, so
+    callers reject it via isfinite.
+    On a CPU each of the num_steps calls of target.logdensity_and_grad sees only the chains still
+    moving (finished chains are compacted out of the batch), so chains with their own trajectory
+    lengths cost the sum of their steps, not every chain the longest one's; on an accelerator the
+    whole batch is evaluated with finished chains masked, which needs no host sync (`compact`
+    chooses; None: by device). Returns (position, momentum, logdensity, grad).
     """
     if num_steps < 1:
         raise ValueError("num_steps must be >= 1")
@@ -46,9 +49,12 @@ def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
     q, p, g = position.clone(), momentum.clone(), grad.clone()
     ld = torch.full(position.shape[:1], -math.inf, dtype=position.dtype, device=position.device)
     alive = torch.ones(position.shape[0], dtype=torch.bool, device=position.device)
+    # On a CPU the work is per chain, so finished chains leave the batch; on an accelerator finding
+    # them would wait for the device every step, and a masked full batch costs about the same.
+    compact = position.device.type == "cpu" if compact is None else compact
     for i in range(num_steps):
         active = alive if steps_per_chain is None else alive & (steps_per_chain > i)
-        idx = active.nonzero().squeeze(1) if not bool(active.all()) else None
+        idx = active.nonzero().squeeze(1) if compact and not bool(active.all()) else None
         if idx is not None and len(idx) == 0:
             break
         e, mi = (eps, m) if idx is None else (eps[idx] if eps.dim() else eps, m[idx])
@@ -57,8 +63,12 @@ def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
         qa = qa + e * mi * p_half
         ld_a, g_a = evaluate(target, qa)
         pa = p_half + 0.5 * e * g_a
-        if idx is None:
+        if idx is None and compact:
             q, p, g, ld = qa, pa, g_a, ld_a
+        elif idx is None:  # masked: what the finished chains' evaluation gave is thrown away
+            a = active[:, None]
+            q, p, g = torch.where(a, qa, q), torch.where(a, pa, p), torch.where(a, g_a, g)
+            ld = torch.where(active, ld_a, ld)
         else:
             q[idx], p[idx], g[idx], ld[idx] = qa, pa, g_a, ld_a
         alive = alive & torch.isfinite(ld)
