@@ -1,5 +1,6 @@
 """Figures: the grid's choice of draws."""
 import numpy as np
+import torch
 
 from trex.plots import best_indices
 from trex.results import SampleSet
@@ -30,3 +31,18 @@ def test_excluded_chains_get_no_slot_of_their_own():
     idx = best_indices(s, n=4, exclude_chains=[0])
     assert list(idx) == [4, 8, 5, 3]  # bests of chains 1 and 2, then the closest remaining draws
     assert len(set(best_indices(s, n=9))) == 9  # every draw once when the grid asks for all
+
+
+def test_atypical_draws_get_a_red_frame_and_typical_ones_a_black_one():
+    from trex.plots import framed
+    out = framed(torch.full((2, 1, 4, 4), 0.5), atypical=np.array([False, True]), width=1)
+    assert out.shape == (2, 3, 6, 6)
+    assert out[0, :, 0, 0].tolist() == [0, 0, 0] and out[1, :, 0, 0].tolist() == [1, 0, 0]
+    assert torch.all(out[:, :, 1:-1, 1:-1] == 0.5)
+
+
+def test_typicality_figure_spreads_over_chains(tmp_path):
+    from trex.plots import _spread
+    chains = np.repeat(np.arange(3), 4)
+    order = np.array([0, 1, 2, 3, 4, 8, 5, 9, 6, 7, 10, 11])
+    assert list(_spread(order, chains, 5)) == [0, 4, 8, 1, 2]

@@ -61,7 +61,7 @@ def typicality_figure(s, path, n: int = 8, title=None):
         raise ValueError("typicality_figure needs stored images and typicality scores")
     score = s.typicality.reshape(-1)
     order = np.argsort(score, kind="stable")
-    rows = [("most typical", order[:n]), ("least typical", order[::-1][:n])]
+    rows = [("most typical", _spread(order, s.chain_ids, n)), ("least typical", _spread(order[::-1], s.chain_ids, n))]
     fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 2.9))
     imgs = s.flat("images")
     for r, (label, idx) in enumerate(rows):
@@ -121,6 +121,14 @@ def ambiguity_matrix(values: np.ndarray, path, class_names=None, title="ambiguou
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _spread(order: np.ndarray, chains: np.ndarray, n: int) -> np.ndarray:
+    """The first n of `order`, taking each chain's first draw before any chain's second (variety:
+    one chain's neighbouring draws look alike)."""
+    first = np.zeros(len(order), dtype=bool)
+    first[np.unique(chains[order], return_index=True)[1]] = True
+    return np.concatenate([order[first], order[~first]])[:n]
 
 
 def figures(s, folder, grid_size: int = 64, class_names=None) -> None:
