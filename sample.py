@@ -15,16 +15,15 @@ from datamodules.sources import CLASS_NAMES
 from lightning_modules import sample_log
 from lightning_modules.cli import fail, precheck, remove_if_unused
 from trex import plots
-from trex.samplers import make_sampler
 from trex.summary import diagnostics_table, format_row, summary_row
 from trex.targets import slug, target_specs
 
 
 def run(cfg: DictConfig) -> dict:
-    from lightning_modules.models import load_models, load_typicality
+    from lightning_modules.models import build_sampler, load_models, load_typicality
     targets = target_specs(cfg.get("targets"), cfg.target)  # a bad target fails before any model loads
     trex.runner.check_plan(**cfg)
-    make_sampler(cfg.sampler.name, **sampler_kw(cfg))  # and so does a bad sampler setting
+    build_sampler(cfg.sampler)  # and so does a bad sampler setting
     out = Path(cfg.paths.output_dir)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
@@ -40,7 +39,7 @@ def run(cfg: DictConfig) -> dict:
         post = trex.RelaxedPosterior(models.distribution, models.classifier, target, sigma=cfg.sigma,
                                      classes=models.classes)
         folder = out / slug(target)
-        sampler = make_sampler(cfg.sampler.name, **sampler_kw(cfg))
+        sampler = build_sampler(cfg.sampler)
         plan = dict(num_chains=cfg.num_chains, num_warmup=cfg.num_warmup, num_samples=cfg.num_samples,
                     thin=cfg.thin, seed=cfg.seed, init=cfg.init, init_candidates=cfg.init_candidates,
                     sigma_schedule=cfg.sigma_schedule, resample=cfg.resample, replace_stuck=cfg.replace_stuck,
@@ -61,10 +60,6 @@ def run(cfg: DictConfig) -> dict:
         sample_log.finish(logger, summary)
     print(f"\nresults in {out}/ (grid.png, confidence.png, samples.npz per target; diagnostics.md)")
     return {"output_dir": str(out), "summary": summary}
-
-
-def sampler_kw(cfg) -> dict:
-    return {k: v for k, v in OmegaConf.to_container(cfg.sampler).items() if k != "name"}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="sample")

@@ -5,6 +5,7 @@ Every mistake here is a `UserError` whose message names the file, its role and t
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -104,3 +105,19 @@ def real_images(dataset: str, root, n_bank: int):
     train, test = cls(root, train=True, download=False), cls(root, train=False, download=False)
     pick = torch.randperm(len(train.data), generator=torch.Generator().manual_seed(0))[:n_bank]
     return train.data[pick].unsqueeze(1), test.data.unsqueeze(1)
+
+
+def build_sampler(cfg_sampler):
+    """The sampler a config describes (`_target_` plus its settings); a setting it lacks is a UserError."""
+    from hydra.utils import instantiate
+    from hydra.errors import InstantiationException
+    try:
+        return instantiate(cfg_sampler, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        if isinstance(cause, UserError):
+            raise cause from None
+        name = str(cfg_sampler.get("_target_", "?")).rpartition(".")[2]
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        raise UserError(f"sampler {name} has no setting {bad.group(1)!r}" if bad else
+                        f"sampler {name}: {str(cause).splitlines()[0][:200]}") from None

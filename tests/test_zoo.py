@@ -34,7 +34,7 @@ def test_builds_index_and_skips_finished(tmp_path):
     index = zoo.build("mnist", "quick", tmp_path, only=["classifier", "gan_without_3"], train_fn=fake)
     folder = tmp_path / "quick" / "mnist"
     assert (folder / "classifier.ckpt").read_bytes() == b"mnist/classifier"
-    assert (folder / "gan_without_3.ckpt").read_bytes() == b"mnist/gan_without_3"
+    assert (folder / "gan_without_3.ckpt").read_bytes() == b"mnist/gan_without left_out=3"
     entry = json.loads((folder / "index.json").read_text())["models"]["gan_without_3"]
     assert entry["data"]["exclude"] == [3] and entry["fid"]["fid_classifier"] == 1.5
     assert entry["checkpoint"] == str(folder / "gan_without_3.ckpt") and entry["profile"] == "quick"
@@ -112,7 +112,7 @@ def test_retrain_pattern_trains_finished_models_again_and_adds_their_time(tmp_pa
     again = FakeTrainer()
     index = zoo.build("mnist", "quick", tmp_path, only=["classifier", "gan", "gan_without_3"],
                       train_fn=again, retrain=["gan*"])
-    assert [c[0] for c in again.calls] == ["mnist/gan", "mnist/gan_without_3"]
+    assert [c[0] for c in again.calls] == ["mnist/gan", "mnist/gan_without left_out=3"]
     assert index["models"]["gan"]["wall_time_s"] >= 1000.0  # resumed: the earlier part counts
     assert index["models"]["gan_without_3"]["wall_time_s"] < 1000.0  # no last.ckpt: a fresh run
 
