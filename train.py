@@ -1,6 +1,7 @@
 """Train a classifier, VAE or GAN: `python train.py experiment=mnist/classifier [profile=paper]`."""
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 
+from lightning_modules.cli import fail, precheck
 from lightning_modules.progress import EpochLines, on_terminal
 from lightning_modules.runinfo import code_version, write_json
+from trex.errors import UserError
 
 
 def build(cfg: DictConfig):
@@ -102,9 +105,14 @@ def train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
-    result = train(cfg)
+    from datamodules import DataDirError, DataUnavailableError
+    try:
+        result = train(cfg)
+    except (UserError, DataDirError, DataUnavailableError) as e:  # what the user can fix: no traceback
+        fail(e)
     print(json.dumps({k: result[k] for k in ("name", "metrics", "best_checkpoint", "wall_time_s")}, indent=2))
 
 
 if __name__ == "__main__":
+    precheck("train", sys.argv[1:])  # unknown keys (with the closest valid one) before Hydra makes a folder
     main()

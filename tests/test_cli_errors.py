@@ -100,3 +100,10 @@ def test_mixed_datasets_run_when_meant(ckpts, tmp_path):
                             "targets=[class:4]", "typicality=null")
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     assert (run_dir / "class_4" / "samples.npz").exists()
+
+
+def test_train_unknown_key_suggests_the_closest(tmp_path):
+    run_dir = tmp_path / "train-run"
+    r = subprocess.run([sys.executable, "train.py", "trainer.max_epoch=3", f"hydra.run.dir={run_dir}"], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    refused(r, run_dir, "unknown config key 'trainer.max_epoch'", "did you mean trainer.max_epochs")
