@@ -44,10 +44,36 @@ def _keys(cfg, prefix="") -> list[str]:
     return out
 
 
-def precheck(config_name: str, overrides: list[str]) -> None:
+# Hydra's own flags, and those of them that take a value
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
+                     "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
+
+
+def _overrides(argv: list[str]):
+    """The plain `key=value` overrides of a command line, or None when it asks Hydra for something
+    else (a multirun sweep, --help, --cfg, another config), which Hydra then handles itself."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("-m", "--multirun", "-h", "--help", "--hydra-help", "--version", "--shell-completion", "-sc"):
+            return None
+        elif a.startswith("-"):
+            if a.split("=")[0] in ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd"):
+                return None  # another config than the one we would check
+            skip = a in _FLAGS_WITH_VALUE
+        else:
+            out.append(a)
+    return out
+
+
+def precheck(config_name: str, argv: list[str]) -> None:
     """Compose the config as Hydra will; a mistake ends here in one message: an unknown key gets the
     closest valid key, a bad value or group option Hydra's own explanation, an unwritable run folder
     the folder's name. Nothing is created."""
+    overrides = _overrides(argv)
+    if overrides is None:
+        return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -64,8 +90,6 @@ def precheck(config_name: str, overrides: list[str]) -> None:
                 fail(f"unknown config key {m.group(1)!r}{hint}")
             msg = msg.split("Config search path")[0]  # Hydra's list of folders says nothing a user needs
             fail(" ".join(line.strip() for line in msg.splitlines()[:12] if line.strip()))
-    if "--help" in overrides or "--cfg" in " ".join(overrides):
-        return
     run_dir = Path(OmegaConf.select(cfg, "hydra.run.dir", default="") or ".")
     existing = next(p for p in [run_dir, *run_dir.absolute().parents] if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK):

@@ -42,6 +42,16 @@ def check_datasets(cfg, recorded: dict) -> None:
                         f"if the mix is meant (domain adaptation), set cross_dataset=true")
 
 
+def check_labels(classes, dataset: str, path) -> None:
+    """A classifier's labels must be labels of the dataset it is probed on."""
+    from datamodules.sources import CLASS_NAMES
+    n = len(CLASS_NAMES.get(dataset, ())) or None
+    odd = sorted(c for c in classes if n is not None and not 0 <= c < n)
+    if odd:
+        raise UserError(f"the classifier {path} predicts labels {odd[0]}-{odd[-1]}, but {dataset} has 0-{n - 1}; "
+                        f"use a classifier trained on {dataset} (or its class subset)")
+
+
 def load_models(cfg, device: torch.device) -> Models:
     paths = {"classifier": resolve_checkpoint(cfg.classifier, *_zoo(cfg), role="classifier"),
              "generator": resolve_checkpoint(cfg.generator, *_zoo(cfg), role="generator")}
@@ -50,6 +60,7 @@ def load_models(cfg, device: torch.device) -> Models:
     info_c = classifier_info(ck_c, paths["classifier"])  # metadata first: kind, classes, dataset
     _module_class(ck_g, paths["generator"])
     check_datasets(cfg, {"classifier": info_c["dataset"], "generator": generator_info(ck_g)["dataset"]})
+    check_labels(info_c["classes"], cfg.data.dataset, paths["classifier"])
     classifier, classes = build_classifier(ck_c, paths["classifier"])
     dist = trex.LatentGaussian(build_generator(ck_g, paths["generator"]).to(device))
     startup_check(dist, classifier.to(device), classes, paths)

@@ -26,6 +26,13 @@ def ckpts(checkpoints, tmp_path_factory):
     first = next(k for k in ck["state_dict"] if "decoder" in k and k.endswith("weight"))
     ck["state_dict"][first] = torch.full_like(ck["state_dict"][first], math.nan)
     torch.save(ck, d / "nan_vae.ckpt")
+    ck = torch.load(clf, weights_only=True)
+    last = [k for k in ck["state_dict"] if k.startswith("net.") and k.endswith("bias")][-1]
+    ck["state_dict"][last] = torch.full_like(ck["state_dict"][last], math.inf)
+    torch.save(ck, d / "inf_classifier.ckpt")
+    ck = torch.load(clf, weights_only=True)
+    ck["hyper_parameters"]["classes"] = list(range(5, 15))  # labels MNIST does not have
+    torch.save(ck, d / "odd_labels.ckpt")
     (d / "a_file").write_text("")
     return {"clf": clf, "vae": vae, "lenet": lenet, **{p.stem: str(p) for p in d.iterdir()}}
 
@@ -67,6 +74,8 @@ CASES = {
                                       ["classifier was trained on 'fashion'", "cross_dataset=true"]),
     "data.dataset differs": (lambda c: [*models(c), "data.dataset=fashion"], ["trained on 'mnist'"]),
     "generator outputs NaN": (lambda c: models(c, gen="nan_vae"), ["nan_vae.ckpt", "NaN or Inf"]),
+    "classifier outputs Inf": (lambda c: models(c, clf="inf_classifier"), ["inf_classifier.ckpt", "NaN or Inf"]),
+    "labels the dataset lacks": (lambda c: models(c, clf="odd_labels"), ["labels 10-14", "mnist has 0-9"]),
     "missing generator": (lambda c: [f"classifier={c['clf']}", "generator=vae"],
                           ["no generator checkpoint 'vae'", "lightning_modules.zoo --dataset mnist --only"]),
     "unknown key": (lambda c: [*models(c), "num_chain=4"], ["unknown config key 'num_chain'", "did you mean num_chains"]),
@@ -107,3 +116,10 @@ def test_train_unknown_key_suggests_the_closest(tmp_path):
     r = subprocess.run([sys.executable, "train.py", "trainer.max_epoch=3", f"hydra.run.dir={run_dir}"], cwd=REPO,
                        capture_output=True, text=True, timeout=120)
     refused(r, run_dir, "unknown config key 'trainer.max_epoch'", "did you mean trainer.max_epochs")
+
+
+def test_precheck_leaves_hydras_own_flags_to_hydra():
+    from lightning_modules.cli import _overrides
+    assert _overrides(["seed=1", "--cfg", "job", "--resolve", "num_chains=4"]) == ["seed=1", "num_chains=4"]
+    assert _overrides(["-m", "seed=0,1"]) is None and _overrides(["--help"]) is None
+    assert _overrides(["--config-name=other", "seed=1"]) is None
