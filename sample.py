@@ -22,8 +22,8 @@ from trex.targets import slug, target_specs
 def run(cfg: DictConfig) -> dict:
     from lightning_modules.models import build_sampler, load_models, load_typicality
     targets = target_specs(cfg.get("targets"), cfg.target)  # a bad target fails before any model loads
-    trex.runner.check_plan(**cfg)
-    build_sampler(cfg.sampler)  # and so does a bad sampler setting
+    plan = trex.Plan.of({**cfg, "store_images": cfg.store_images or bool(cfg.get("typicality"))})  # and a bad plan
+    build_sampler(cfg.sampler)  # and a bad sampler setting
     out = Path(cfg.paths.output_dir)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
@@ -40,12 +40,8 @@ def run(cfg: DictConfig) -> dict:
                                      classes=models.classes)
         folder = out / slug(target)
         sampler = build_sampler(cfg.sampler)
-        plan = dict(num_chains=cfg.num_chains, num_warmup=cfg.num_warmup, num_samples=cfg.num_samples,
-                    thin=cfg.thin, seed=cfg.seed, init=cfg.init, init_candidates=cfg.init_candidates,
-                    sigma_schedule=cfg.sigma_schedule, resample=cfg.resample, replace_stuck=cfg.replace_stuck,
-                    store_images=cfg.store_images or judge is not None, progress=cfg.progress)
-        res = trex.runner.finished(folder, post, sampler, **plan) or trex.sample(
-            post, sampler, checkpoint=folder / "resume.pt", checkpoint_every=cfg.checkpoint_every, **plan)
+        res = trex.runner.finished(folder, post, sampler, plan) or trex.sample(post, sampler, plan,
+                                                                               checkpoint=folder / "resume.pt")
         if judge is not None:
             trex.analysis.annotate(res, judge)
         res.save(folder)

@@ -96,3 +96,17 @@ def test_masked_and_compacted_leapfrog_agree():
     b = leapfrog(q0, p0, g0, eps, 4, target, None, steps, compact=False)
     for x, y in zip(a, b):
         torch.testing.assert_close(x, y)
+
+
+def test_a_plan_is_checked_once_and_frozen():
+    import dataclasses
+    import pytest
+    plan = trex.Plan.of({"num_chains": 8, "num_warmup": 10, "sampler": "ignored", "wandb": True})
+    assert (plan.num_chains, plan.num_warmup, plan.total_steps) == (8, 10, 10 + 1000)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.num_chains = 9
+    for bad in (dict(num_chains=0), dict(num_samples="abc"), dict(init="prio"), dict(sigma_schedule="geo")):
+        with pytest.raises(trex.UserError):
+            trex.Plan(**bad)
+    with pytest.raises(TypeError, match="not both"):
+        trex.sample(None, None, plan, num_chains=3)

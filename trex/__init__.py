@@ -9,10 +9,11 @@ Pure torch (+ Pyro for NUTS); no Lightning, no Hydra.
 from trex import analysis, samplers, targets
 from trex.distributions import LatentGaussian
 from trex.errors import UserError
+from trex.plan import Plan
 from trex.posterior import RelaxedPosterior
 from trex.results import SampleSet
 from trex.runner import sample
 from trex.schedules import Constant, Geometric
 
-__all__ = ["analysis", "LatentGaussian", "RelaxedPosterior", "SampleSet", "sample", "samplers", "targets",
+__all__ = ["analysis", "LatentGaussian", "Plan", "RelaxedPosterior", "SampleSet", "sample", "samplers", "targets",
            "Constant", "Geometric", "UserError"]

@@ -13,6 +13,7 @@ import torch
 from trex import resume
 from trex.diagnostics import ess_chain_sum, summarize
 from trex.errors import UserError
+from trex.plan import INITS, Plan
 from trex.progress import progress_bar
 from trex.resume import weights_hash
 from trex.results import SampleSet
@@ -48,7 +49,6 @@ def initial_positions(posterior, num_chains: int, generator: torch.Generator, in
     return z[lp.topk(num_chains).indices if idx is None else idx]  # prior_best, or no finite weight
 
 
-INITS = ("prior", "prior_best", "prior_resample")
 
 
 def _weights(log_weights: torch.Tensor):
@@ -114,12 +114,9 @@ class _Recorder:
         return {k: torch.stack(v).transpose(0, 1).numpy() for k, v in self.rows.items() if v}
 
 
-def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_samples: int = 1000,
-           thin: int = 1, seed: int = 0, init="prior_best", init_candidates: int = 16,
-           sigma_schedule="geometric", store_images: bool = True, checkpoint: str | Path | None = None,
-           checkpoint_every: int = 100, progress: bool = True, tol: float = 0.1, resample: bool = False,
-           replace_stuck: bool = True) -> SampleSet:
-    """Run `sampler` on `posterior` with `num_chains` chains; returns the kept draws as a SampleSet.
+def sample(posterior, sampler, plan: Plan | None = None, checkpoint: str | Path | None = None, **plan_fields) -> SampleSet:
+    """Run `sampler` on `posterior` as `plan` (a trex.Plan, or its fields as keyword arguments:
+    num_chains, num_warmup, num_samples, thin, seed, init, ...) says; returns the kept draws as a SampleSet.
 
     `resample=True` turns the annealed warm-up into a population (SMC-style) warm-up: each time σ
     shrinks, chains are resampled by how much more (or less) probable the new σ makes them, so chains
@@ -130,63 +127,32 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
     posterior; chains still stuck are listed in `diagnostics["stuck_chains"]`.
 
     With `checkpoint` set, the run state is written there every `checkpoint_every` steps and a run
-    started again with the same arguments continues from it, losing nothing; a run with any other
-    setting, sampler or model weights is refused with the names of what differs.
+    started again with the same plan continues from it, losing nothing; a run with any other plan,
+    sampler setting or model weights is refused with the names of what differs.
     """
-    check_plan(num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples, thin=thin, init=init,
-               sigma_schedule=sigma_schedule, resample=resample)
-    if isinstance(init, str) and _switched_init(init, resample) != init:
-        print("resample=True: init switched from prior_best to prior_resample, so the starts carry the weights "
-              "the resampling assumes", flush=True)
-        init = "prior_resample"
-    schedule = make_schedule(sigma_schedule)
+    if plan is not None and plan_fields:
+        raise TypeError("pass either plan= or its fields as keyword arguments, not both")
+    plan = plan if plan is not None else Plan(**plan_fields)
     device = posterior.distribution.device
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(plan.seed)
     start = time.time()
     meta = {"target": str(posterior.target), "classes": posterior.classes, "sigma": posterior.sigma,
-            "sampler": getattr(sampler, "name", type(sampler).__name__), "num_chains": num_chains,
-            "num_warmup": num_warmup, "num_samples": num_samples, "thin": thin, "seed": seed,
-            "init": init if isinstance(init, str) else "tensor", "sigma_schedule": repr(schedule), "tol": tol,
-            "resample": bool(resample), "replace_stuck": bool(replace_stuck),
-            "signature": plan_signature(posterior, sampler, num_chains=num_chains, num_warmup=num_warmup,
-                                        num_samples=num_samples, thin=thin, seed=seed, init=init,
-                                        init_candidates=init_candidates, sigma_schedule=sigma_schedule,
-                                        resample=resample, replace_stuck=replace_stuck, tol=tol)}
-
+            "sampler": getattr(sampler, "name", type(sampler).__name__),
+            **{k: v for k, v in plan.signed().items() if k != "init"},
+            "init": plan.init if isinstance(plan.init, str) else "tensor",
+            "signature": plan_signature(posterior, sampler, plan)}
     if hasattr(sampler, "run"):  # whole-run backends (Pyro NUTS, hamiltorch) own their loop
-        if resample:
-            raise ValueError(f"resample=True needs a step-by-step kernel (HMC, RWM); {meta['sampler']} runs its own "
-                             f"warm-up at a fixed σ, so drop resample (init='prior_resample' still works)")
-        z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
-        posterior.sigma_factor = 1.0
-        res = sampler.run(posterior, z0, num_warmup=num_warmup, num_samples=num_samples * thin, seed=seed,
-                          progress=progress)
-        rec, prev = _Recorder(store_images), None
-        for s in range(0, res.positions.shape[1], thin):
-            # NUTS has no accept/reject of one proposal: `accepted` says whether the chain moved, and the
-            # acceptance reported is the mean acceptance probability of each tree, as for HMC's proposals
-            pos = res.positions[:, s]
-            moved = torch.ones(num_chains, dtype=torch.bool) if prev is None else (pos != prev).any(-1)
-            prob = res.accept_prob[:, s] if res.accept_prob is not None else torch.full((num_chains,), float("nan"))
-            rec.add(posterior, pos.to(device, posterior.distribution.dtype), res.logdensity[:, s], moved,
-                    res.divergent[:, s], prob)
-            prev = pos
-        meta.update(grad_evals=int(res.num_grad_evals), batched_grad_evals=int(res.num_grad_evals),
-                    sampler_wall_time_s=res.wall_time, warmup_divergences=None)  # the backend does not say
-        step_size, earlier_s = res.step_size, 0.0
+        rec, step_size, counts = _run_whole(posterior, sampler, plan, gen)
     else:
         try:
-            rec, step_size, counts = _run_kernel(posterior, sampler, schedule, num_chains, num_warmup, num_samples,
-                                                 thin, gen, init, init_candidates, store_images, checkpoint,
-                                                 checkpoint_every, progress, tol, resample, replace_stuck,
-                                                 meta["signature"])
+            rec, step_size, counts = _run_kernel(posterior, sampler, plan, gen, checkpoint, meta["signature"])
         finally:  # the kernel and posterior may serve the next target: leave them as they came
             posterior.tap = None
             posterior.sigma_factor = 1.0
             if getattr(sampler, "surrogate", False):
                 sampler.guide = None
-        earlier_s = counts.pop("earlier_s", 0.0)
-        meta.update(counts)
+    earlier_s = counts.pop("earlier_s", 0.0)
+    meta.update(counts)
     arrays = rec.arrays()
     arrays.setdefault("images", None)
     meta["wall_time_s"] = round(earlier_s + time.time() - start, 3)  # over every part of a resumed run
@@ -196,52 +162,42 @@ def sample(posterior, sampler, num_chains: int = 64, num_warmup: int = 500, num_
     return out
 
 
-def check_plan(num_chains=1, num_warmup=0, num_samples=1, thin=1, init="prior_best", sigma_schedule="geometric",
-               resample=False, **_) -> None:
-    """Refuse a run plan that cannot work, before anything is loaded or written."""
-    for name, v, low in (("num_chains", num_chains, 1), ("num_warmup", num_warmup, 0),
-                         ("num_samples", num_samples, 1), ("thin", thin, 1)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            raise UserError(f"{name} must be a whole number >= {low}, got {v!r}")
-    if not isinstance(init, torch.Tensor) and init not in INITS:
-        raise UserError(f"init must be one of {', '.join(INITS)} (or a tensor), got {init!r}")
-    try:
-        schedule = make_schedule(sigma_schedule)
-    except (ValueError, TypeError) as e:
-        raise UserError(str(e)) from None
-    if resample and not hasattr(schedule, "end"):
-        raise UserError("resample=True resamples chains each time σ shrinks, and a constant σ schedule never "
-                        "shrinks it: use sigma_schedule=geometric (the default) or drop resample")
+def _run_whole(posterior, sampler, plan: Plan, gen):
+    """A backend that runs its own warm-up and sampling loop (Pyro NUTS, hamiltorch), at the final σ."""
+    if plan.resample:
+        raise UserError(f"resample=True needs a step-by-step kernel (HMC, RWM); {getattr(sampler, 'name', sampler)} "
+                        f"runs its own warm-up at a fixed σ, so drop resample (init='prior_resample' still works)")
+    dist, n = posterior.distribution, plan.num_chains
+    z0 = initial_positions(posterior, n, gen, plan.init, plan.init_candidates)
+    posterior.sigma_factor = 1.0
+    res = sampler.run(posterior, z0, num_warmup=plan.num_warmup, num_samples=plan.num_samples * plan.thin,
+                      seed=plan.seed, progress=plan.progress)
+    rec, prev = _Recorder(plan.store_images), None
+    for s in range(0, res.positions.shape[1], plan.thin):
+        # NUTS has no accept/reject of one proposal: `accepted` says whether the chain moved, and the
+        # acceptance reported is the mean acceptance probability of each tree, as for HMC's proposals
+        pos = res.positions[:, s]
+        moved = torch.ones(n, dtype=torch.bool) if prev is None else (pos != prev).any(-1)
+        prob = res.accept_prob[:, s] if res.accept_prob is not None else torch.full((n,), float("nan"))
+        rec.add(posterior, pos.to(dist.device, dist.dtype), res.logdensity[:, s], moved, res.divergent[:, s], prob)
+        prev = pos
+    counts = {"grad_evals": int(res.num_grad_evals), "batched_grad_evals": int(res.num_grad_evals),
+              "sampler_wall_time_s": res.wall_time, "warmup_divergences": None}  # the backend does not say
+    return rec, res.step_size, counts
 
 
-def _switched_init(init, resample):
-    # best-of starts over-weight where the likelihood peaks, and the SMC weights would not know it
-    return "prior_resample" if resample and isinstance(init, str) and init == "prior_best" else init
+def plan_signature(posterior, sampler, plan: Plan) -> dict:
+    return run_signature(posterior, sampler, **plan.signed())
 
 
-SIGNED = ("num_chains", "num_warmup", "num_samples", "thin", "seed", "init", "init_candidates", "sigma_schedule",
-          "resample", "replace_stuck", "tol")
-
-
-def plan_signature(posterior, sampler, **plan) -> dict:
-    """run_signature of a plan given as trex.sample's keyword arguments (the others are ignored), with
-    defaults filled in and values normalised as the run will use them."""
-    from inspect import signature
-    defaults = {k: v.default for k, v in signature(sample).parameters.items() if k in SIGNED}
-    p = {**defaults, **{k: v for k, v in plan.items() if k in SIGNED}}
-    p.update(init=_switched_init(p["init"], p["resample"]), sigma_schedule=repr(make_schedule(p["sigma_schedule"])),
-             resample=bool(p["resample"]), replace_stuck=bool(p["replace_stuck"]))
-    return run_signature(posterior, sampler, **p)
-
-
-def finished(folder, posterior, sampler, **plan) -> SampleSet | None:
+def finished(folder, posterior, sampler, plan: Plan) -> SampleSet | None:
     """The SampleSet a run folder already holds for this target, if that run finished (no resume file
     left) with the same signature; None if there is none. One of another run is refused."""
     folder = Path(folder)
     if not (folder / "manifest.json").exists() or (folder / "resume.pt").exists():
         return None
     old = SampleSet.load(folder)
-    new = json.loads(json.dumps(plan_signature(posterior, sampler, **plan)))  # as the manifest keeps it
+    new = json.loads(json.dumps(plan_signature(posterior, sampler, plan)))  # as the manifest keeps it
     resume.refuse_other_run(folder / "manifest.json", old.meta.get("signature"), new)
     print(f"{posterior.target}: finished earlier in {folder}, kept as it is (delete that folder to sample again)",
           flush=True)
@@ -288,10 +244,9 @@ def _mean_accept_prob(s: SampleSet):
     return float(np.nanmean(p))
 
 
-def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples, thin, gen, init,
-                init_candidates, store_images, checkpoint, checkpoint_every, progress, tol, resample,
-                replace_stuck, signature):
-    total = num_warmup + num_samples * thin
+def _run_kernel(posterior, kernel, plan: Plan, gen, checkpoint, signature):
+    num_chains, num_warmup, thin, tol = plan.num_chains, plan.num_warmup, plan.thin, plan.tol
+    schedule, total, progress = plan.schedule, plan.total_steps, plan.progress
     dist = posterior.distribution
     ck = resume.load(checkpoint, signature, kernel=kernel, recorder_class=_Recorder, map_location=dist.device)
     log_w = torch.zeros(num_chains, device=dist.device, dtype=torch.float64)  # SMC weights (resample=True)
@@ -301,7 +256,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
         raise ValueError(f"surrogate=True needs warm-up steps to learn from; num_warmup={num_warmup} leaves none")
     tap = PointTap(seed=int(torch.randint(2**31, (), generator=gen))) if fit_at is not None else None
     anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
-    watch = StuckWatch(num_chains, num_warmup, anneal_end, dist.device, replace=replace_stuck)
+    watch = StuckWatch(num_chains, num_warmup, anneal_end, dist.device, replace=plan.replace_stuck)
     if ck is not None:
         t0, state, params, adapt, rec, counts = ck["t"], ck["state"], ck["params"], ck["adapt"], ck["rec"], ck["counts"]
         log_w, watch = ck["log_w"], ck["watch"]
@@ -314,12 +269,12 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
                                                           "at": time.strftime("%Y-%m-%dT%H:%M:%S")}]
         print(f"resuming {posterior.target} from step {t0} of {total} ({checkpoint})", flush=True)
     else:
-        t0, rec = 0, _Recorder(store_images)
+        t0, rec = 0, _Recorder(plan.store_images)
         counts = {"grad_evals": 0, "batched_grad_evals": 0, "steps": 0, "resampled": 0, "replaced_stuck": 0,
                   "earlier_s": 0.0, "resumes": []}
         posterior.sigma_factor = _factor(schedule, 0, num_warmup)
         posterior.tap = tap
-        z0 = initial_positions(posterior, num_chains, gen, init, init_candidates)
+        z0 = initial_positions(posterior, num_chains, gen, plan.init, plan.init_candidates)
         state = kernel.init(z0, posterior)
         params = kernel.init_params(num_chains, dist.dim, dist.device, dist.dtype)
         adapt = kernel.adaptation(num_warmup)
@@ -344,7 +299,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
             state = kernel.init(state.position, posterior)
             counts["batched_grad_evals"] += 1
             chain_grads += num_chains
-            if resample and warm:  # SMC: each chain's weight gains new density over old
+            if plan.resample and warm:  # SMC: each chain's weight gains new density over old
                 log_w = log_w + (state.logdensity - before).double()
                 # the kept draws carry no weights, so the last level always resamples
                 state, log_w, done = resample_state(state, log_w, gen, force=f == 1.0)
@@ -385,7 +340,7 @@ def _run_kernel(posterior, kernel, schedule, num_chains, num_warmup, num_samples
             bar.set_postfix(phase="warmup" if warm else "sample", sigma=f"{posterior.sigma * posterior.sigma_factor:.3g}",
                             acc=f"{float(acc_ema):.2f}", near=f"{float(near):.2f}",
                             eps=f"{float(info.step_size.float().mean()):.3g}", refresh=False)
-        if checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < total:
+        if checkpoint and (t + 1) % plan.checkpoint_every == 0 and t + 1 < total:
             saved = dict(counts, earlier_s=counts["earlier_s"] + time.time() - part_start,
                          warmup_divergences=int(warm_div), grad_evals=int(chain_grads))
             resume.save(checkpoint, {"t": t + 1, "state": state, "params": params, "adapt": adapt, "rec": rec,
