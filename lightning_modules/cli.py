@@ -84,8 +84,11 @@ def precheck(config_name: str, argv: list[str]) -> None:
             msg = str(e).strip()
             m = re.search(r"Could not override '([^']+)'", msg) or re.search(r"Key '([^']+)' is not in struct", msg)
             if m:
-                base = compose(config_name, overrides=[o for o in overrides if not o.startswith(m.group(1) + "=")])
-                near = difflib.get_close_matches(m.group(1), _keys(base), n=1, cutoff=0.6)
+                try:  # the keys there are without this override (another bad one leaves no suggestion)
+                    base = compose(config_name, overrides=[o for o in overrides if not o.startswith(m.group(1) + "=")])
+                    near = difflib.get_close_matches(m.group(1), _keys(base), n=1, cutoff=0.6)
+                except (HydraException, OmegaConfBaseException):
+                    near = []
                 hint = f"; did you mean {near[0]}?" if near else f"; `python {config_name}.py --cfg job` lists them"
                 fail(f"unknown config key {m.group(1)!r}{hint}")
             msg = msg.split("Config search path")[0]  # Hydra's list of folders says nothing a user needs

@@ -12,7 +12,7 @@ from lightning_modules.vae import VAEModule
 _BY_NAME = {"VAEModule": VAEModule, "GANModule": GANModule}
 
 
-def _module_class(ckpt: dict, path):
+def generator_class(ckpt: dict, path):
     name = ckpt.get("module_class")  # written by the modules' on_save_checkpoint
     if name:
         cls = name.rpartition(".")[2]
@@ -38,7 +38,7 @@ def generator_info(ckpt: dict) -> dict:
 
 
 def build_generator(ckpt: dict, path) -> nn.Module:
-    cls = _module_class(ckpt, path)
+    cls = generator_class(ckpt, path)
     try:
         module = cls(**ckpt.get("hyper_parameters", {}))
         module.load_state_dict(ckpt["state_dict"])

@@ -13,7 +13,7 @@ from torch import nn
 
 import trex
 from lightning_modules.classifier import build_classifier, classifier_info
-from lightning_modules.loading import _module_class, build_generator, generator_info
+from lightning_modules.loading import build_generator, generator_class, generator_info
 from lightning_modules.zoo import resolve_checkpoint
 from trex.errors import UserError
 from trex.safeload import read
@@ -58,7 +58,7 @@ def load_models(cfg, device: torch.device) -> Models:
     ck_c = read(paths["classifier"], "classifier", device)
     ck_g = read(paths["generator"], "generator", device)
     info_c = classifier_info(ck_c, paths["classifier"])  # metadata first: kind, classes, dataset
-    _module_class(ck_g, paths["generator"])
+    generator_class(ck_g, paths["generator"])
     check_datasets(cfg, {"classifier": info_c["dataset"], "generator": generator_info(ck_g)["dataset"]})
     check_labels(info_c["classes"], cfg.data.dataset, paths["classifier"])
     classifier, classes = build_classifier(ck_c, paths["classifier"])
