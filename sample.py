@@ -63,7 +63,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except trex.UserError as e:
-        remove_if_unused(Path(cfg.paths.output_dir))
+        remove_if_unused(Path(cfg.paths.output_dir), cfg.paths.runs_dir)
         fail(e)
 
 

@@ -100,15 +100,18 @@ def precheck(config_name: str, argv: list[str]) -> None:
              f"with hydra.run.dir=... (or set RUNS_DIR)")
 
 
-def remove_if_unused(folder: Path) -> None:
-    """Remove a run folder that holds nothing but what Hydra writes at start-up (and empty parents up
-    to the runs folder), so a run that failed before it began leaves nothing behind."""
+def remove_if_unused(folder: Path, runs_dir=None) -> None:
+    """Remove a run folder that holds nothing but what Hydra writes at start-up, and the parents it
+    left empty inside `runs_dir`, so a run that failed before it began leaves nothing behind."""
     if not folder.is_dir():
         return
     if any(p.name not in (".hydra", f"{_job()}.log") for p in folder.iterdir()):
         return  # it holds results or resume state: keep it
     shutil.rmtree(folder, ignore_errors=True)
-    for parent in folder.parents:
+    stop = Path(runs_dir).absolute() if runs_dir else None
+    for parent in folder.absolute().parents:
+        if stop is None or parent == stop or stop not in parent.parents:
+            break  # never above the runs folder: an empty folder there is the user's
         try:
             parent.rmdir()  # only while empty
         except OSError:

@@ -97,3 +97,20 @@ def test_a_crafted_checkpoint_runs_no_code(tmp_path, loader):
     with pytest.raises(CheckpointError, match=rf"refused the {loader} checkpoint .*model.ckpt"):
         load(ck)
     assert not marker.exists()
+
+
+def test_a_summary_setting_is_not_a_different_run(tiny_models, tmp_path):
+    """tol only changes what the summaries call "within": a run may resume with another one."""
+    ck = tmp_path / "resume.pt"
+    interrupted(tiny_models, ck)
+    res = trex.sample(make_post(tiny_models), HMC(max_steps=8), checkpoint=ck, **{**BASE, "tol": 0.2})
+    assert res.meta["resumes"][0]["from_step"] == 10 and res.meta["tol"] == 0.2
+
+
+def test_the_run_state_moves_to_the_models_device():
+    from trex.resume import to_device
+    from trex.samplers.base import State
+    from trex.stuck import StuckWatch
+    watch = StuckWatch(2, 10, 0, "cpu")
+    state, out_watch = to_device((State(torch.zeros(2, 3), torch.zeros(2), None), watch), "cpu")
+    assert isinstance(state, State) and state.grad is None and out_watch is watch and watch.idle.device.type == "cpu"

@@ -13,7 +13,7 @@ from trex.schedules import make_schedule
 INITS = ("prior", "prior_best", "prior_resample")
 # the fields that make two runs different runs (the rest only change how a run shows or saves itself)
 SIGNED = ("num_chains", "num_warmup", "num_samples", "thin", "seed", "init", "init_candidates", "sigma_schedule",
-          "resample", "replace_stuck", "tol")
+          "resample", "replace_stuck")
 
 
 @dataclass(frozen=True)

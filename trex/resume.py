@@ -37,6 +37,24 @@ def weights_hash(*modules) -> str:
     return h.hexdigest()[:16]
 
 
+def to_device(x, device):
+    """Tensors inside x (tuples, named tuples, lists, dicts and our small state classes) on `device`."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, tuple):
+        items = [to_device(v, device) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else tuple(items)
+    if isinstance(x, list):
+        return [to_device(v, device) for v in x]
+    if isinstance(x, dict):
+        return {k: to_device(v, device) for k, v in x.items()}
+    if hasattr(x, "__dict__") and not isinstance(x, (torch.nn.Module, type)):
+        for k, v in vars(x).items():
+            if k != "kernel":
+                setattr(x, k, to_device(v, device))
+    return x
+
+
 def refuse_other_run(path, old, signature: dict) -> None:
     """Stop, naming the settings that differ, unless `old` (what `path` records) is `signature`."""
     if isinstance(old, dict) and old == signature:

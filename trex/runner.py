@@ -139,7 +139,7 @@ def sample(posterior, sampler, plan: Plan | None = None, checkpoint: str | Path 
     meta = {"target": str(posterior.target), "classes": posterior.classes, "sigma": posterior.sigma,
             "sampler": getattr(sampler, "name", type(sampler).__name__),
             **{k: v for k, v in plan.signed().items() if k != "init"},
-            "init": plan.init if isinstance(plan.init, str) else "tensor",
+            "init": plan.init if isinstance(plan.init, str) else "tensor", "tol": plan.tol,
             "signature": plan_signature(posterior, sampler, plan)}
     if hasattr(sampler, "run"):  # whole-run backends (Pyro NUTS, hamiltorch) own their loop
         rec, step_size, counts = _run_whole(posterior, sampler, plan, gen)
@@ -197,6 +197,8 @@ def finished(folder, posterior, sampler, plan: Plan) -> SampleSet | None:
     if not (folder / "manifest.json").exists() or (folder / "resume.pt").exists():
         return None
     old = SampleSet.load(folder)
+    if plan.store_images and old.images is None:
+        return None  # kept without the images this run needs: sample it again
     new = json.loads(json.dumps(plan_signature(posterior, sampler, plan)))  # as the manifest keeps it
     resume.refuse_other_run(folder / "manifest.json", old.meta.get("signature"), new)
     print(f"{posterior.target}: finished earlier in {folder}, kept as it is (delete that folder to sample again)",
@@ -248,18 +250,20 @@ def _run_kernel(posterior, kernel, plan: Plan, gen, checkpoint, signature):
     num_chains, num_warmup, thin, tol = plan.num_chains, plan.num_warmup, plan.thin, plan.tol
     schedule, total, progress = plan.schedule, plan.total_steps, plan.progress
     dist = posterior.distribution
-    ck = resume.load(checkpoint, signature, kernel=kernel, recorder_class=_Recorder, map_location=dist.device)
+    # read on the CPU (the generator's state and the kept draws live there); the run state moves to the device
+    ck = resume.load(checkpoint, signature, kernel=kernel, recorder_class=_Recorder, map_location="cpu")
     log_w = torch.zeros(num_chains, device=dist.device, dtype=torch.float64)  # SMC weights (resample=True)
     # surrogate-gradient HMC: the points evaluated before fit_at train the surrogate the rest follows
     fit_at = int(kernel.surrogate_at * num_warmup) if getattr(kernel, "surrogate", False) else None
     if fit_at is not None and fit_at < 1:
         raise ValueError(f"surrogate=True needs warm-up steps to learn from; num_warmup={num_warmup} leaves none")
-    tap = PointTap(seed=int(torch.randint(2**31, (), generator=gen))) if fit_at is not None else None
+    tap = PointTap(seed=int(torch.randint(2**31, (), generator=gen, device=gen.device))) if fit_at is not None else None
     anneal_end = schedule.end(num_warmup) if hasattr(schedule, "end") else 0
     watch = StuckWatch(num_chains, num_warmup, anneal_end, dist.device, replace=plan.replace_stuck)
     if ck is not None:
         t0, state, params, adapt, rec, counts = ck["t"], ck["state"], ck["params"], ck["adapt"], ck["rec"], ck["counts"]
-        log_w, watch = ck["log_w"], ck["watch"]
+        state, params, adapt, log_w, watch = resume.to_device((state, params, adapt, ck["log_w"], ck["watch"]),
+                                                              dist.device)
         tap = posterior.tap = ck["tap"]  # kept only while points are still being collected
         if ck["guide_net"] is not None:
             kernel.guide = SurrogatePosterior(posterior, ck["guide_net"].to(dist.device))
@@ -298,12 +302,13 @@ def _run_kernel(posterior, kernel, plan: Plan, gen, checkpoint, signature):
             posterior.sigma_factor = f
             state = kernel.init(state.position, posterior)
             counts["batched_grad_evals"] += 1
-            chain_grads += num_chains
+            chain_grads += num_chains if state.grad is not None else 0
             if plan.resample and warm:  # SMC: each chain's weight gains new density over old
                 log_w = log_w + (state.logdensity - before).double()
                 # the kept draws carry no weights, so the last level always resamples
                 state, log_w, done = resample_state(state, log_w, gen, force=f == 1.0)
                 counts["resampled"] = counts.get("resampled", 0) + int(done)
+                _moved(adapt, state) if done else None
         if warm and t == anneal_end and t > 0 and hasattr(adapt, "restart"):
             params = adapt.restart(params)  # the geometry changed during annealing: adapt afresh
         if warm and t in watch.checks:
@@ -312,7 +317,8 @@ def _run_kernel(posterior, kernel, plan: Plan, gen, checkpoint, signature):
             if watch.replaced != before:  # new positions: fresh cached density and gradient
                 state = kernel.init(state.position, posterior)
                 counts["batched_grad_evals"] += 1
-                chain_grads += num_chains
+                chain_grads += num_chains if state.grad is not None else 0
+                _moved(adapt, state)
             counts["replaced_stuck"] = watch.replaced
         if t == num_warmup:
             params = adapt.final(params) if num_warmup > 0 else params
@@ -321,8 +327,7 @@ def _run_kernel(posterior, kernel, plan: Plan, gen, checkpoint, signature):
         state, info = kernel.step(state, posterior, params, gen)
         watch.observe(info.accepted)
         counts["batched_grad_evals"] += int(info.num_grad_evals)
-        if info.num_grad_evals:  # the chains' own steps: finished chains leave the batch early
-            chain_grads += info.num_steps.sum()
+        chain_grads += getattr(info, "chain_grad_evals", 0)  # what was evaluated (RWM: nothing)
         counts["guide_evals"] = counts.get("guide_evals", 0) + getattr(info, "guide_evals", 0)
         counts["steps"] += 1
         if warm:
@@ -355,6 +360,13 @@ def _run_kernel(posterior, kernel, plan: Plan, gen, checkpoint, signature):
     if checkpoint and Path(checkpoint).exists():
         os.remove(checkpoint)  # finished: the SampleSet is the record now
     return rec, step_size, counts
+
+
+def _moved(adapt, state) -> None:
+    """Chains were put somewhere else (resampled, replaced): trajectory-length adaptation, which
+    compares each chain's move with where it started, must start from the new positions."""
+    if getattr(adapt, "prev", None) is not None:
+        adapt.prev = state.position
 
 
 def _fit_guide(posterior, kernel, tap, state, counts, num_warmup, fit_at):

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trex.errors import UserError
+
 
 class Typicality:
     def __init__(self, features: nn.Module, bank: torch.Tensor, calibration: torch.Tensor, k: int = 5,
@@ -61,7 +63,7 @@ class Typicality:
 def annotate(res, judge: Typicality) -> None:
     """Score every kept draw of a SampleSet (with stored images) and record the share of typical ones."""
     if res.images is None:
-        raise ValueError("typicality needs the draws' images: sample with store_images=True")
+        raise UserError("typicality needs the draws' images: sample with store_images=True (or typicality=null)")
     flat = torch.from_numpy(res.flat("images"))
     res.typicality = judge.score(flat).numpy().reshape(res.num_chains, res.num_samples)
     res.meta.setdefault("diagnostics", {})["typical_share"] = res.typical_share()

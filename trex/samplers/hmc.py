@@ -94,6 +94,8 @@ class HMCInfo(NamedTuple):
     guide_evals       int, batched gradient calls of the surrogate (0 without one)
     tune_prob         (B,) what step-size adaptation drives to target_accept: the acceptance, or with a
                       surrogate the acceptance of the surrogate's own energy (see HMC.step)
+    chain_grad_evals  exact chain-gradient evaluations this step (a 0-d tensor: the chains' own steps
+                      on a CPU, where finished chains leave the batch; chains × calls when masked)
     """
 
     accept_prob: Tensor
@@ -109,14 +111,16 @@ class HMCInfo(NamedTuple):
     integration_time: Tensor
     guide_evals: int
     tune_prob: Tensor
+    chain_grad_evals: Tensor
 
 
 class HMC:
     """Static-length HMC with jittered trajectory length, batched over chains.
 
-    Each chain draws its own jitter u every step. The leapfrog loop drops chains that have taken
-    their steps out of the batch, so the cost is the sum of the chains' steps (a shared u made
-    every chain's trajectory length move together, step after step).
+    On a CPU each chain draws its own jitter u every step, and the leapfrog loop drops chains that
+    have taken their steps out of the batch, so the cost is the sum of the chains' steps. On an
+    accelerator one u serves all chains: the batch is masked there, and the longest chain would set
+    every call's cost.
 
     pool_step_size=True (default) tunes one step size for all chains on their mean
     acceptance. Per-chain tuning (False) is noisy, and since a step costs T / min_b eps_b
@@ -193,13 +197,16 @@ class HMC:
         kw = dict(generator=generator, device=q0.device, dtype=q0.dtype)
         eps, inv_mass = params.step_size, params.inv_mass
         p0 = torch.randn(q0.shape, **kw) / inv_mass.sqrt()
-        # each chain its own jitter u ~ U(0, 1]: leapfrog compacts finished chains out of the batch,
-        # so independent lengths cost their sum, not the longest one for every chain
-        u = 1.0 - torch.rand(q0.shape[:1], **kw) if self.jitter else torch.ones_like(eps)
+        # On a CPU each chain draws its own jitter u ~ U(0, 1]: leapfrog compacts finished chains out of
+        # the batch, so independent lengths cost their sum. On an accelerator the batch is masked, where the
+        # longest chain sets every call's cost, so there one u serves all chains (as before).
+        compacted = q0.device.type == "cpu"
+        shape = q0.shape[:1] if compacted else ()
+        u = 1.0 - torch.rand(shape, **kw) if self.jitter else torch.ones_like(eps)
         n = torch.ceil(params.trajectory_length * u / eps).clamp(1, self.steps_cap()).long()
         num = int(n.max())
         with self._precision(q0.device):
-            q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, self._field(target), inv_mass, n)
+            q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, self._field(target), inv_mass, n, compact=compacted)
         ld1_guide = ld1
         ld1 = self._exact(target, q1, ld1)
 
@@ -223,8 +230,9 @@ class HMC:
             tune = torch.exp(torch.nan_to_num(-guide_err, nan=-math.inf).clamp(max=0.0))
         else:
             grads, evals, guided = num, num + (self.grad_dtype is not None), 0
+        chain_grads = (n.sum() if compacted else torch.tensor(num * len(n))) if grads else torch.tensor(0)
         info = HMCInfo(accept_prob, accepted, divergent, grads, evals, eps, n, energy_error,
-                       q1, inv_mass * p1, n.to(eps) * eps, guided, tune)
+                       q1, inv_mass * p1, n.to(eps) * eps, guided, tune, chain_grads)
         return new, info
 
     def adaptation(self, num_warmup: int) -> "HMCAdaptation":
