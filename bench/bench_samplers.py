@@ -45,12 +45,13 @@ def run_one(label, post, sampler, chains, warmup, samples, seed, **kw):
     named = [c for c, v in zip(res.meta["classes"], res.ideal) if v > 0]
     return {"sampler": label, "chains": chains, "warmup": warmup, "kept": chains * samples,
             "wall_s": round(wall, 1), "grad_evals": int(res.meta["grad_evals"]),
+            "forward_evals": int(res.meta.get("forward_evals") or 0),
             "surrogate_grads": int(res.meta.get("guide_evals", 0)) * chains or "-",
             "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 3),
             "ess_chain_sum": round(d["ess_chain_sum_min"], 1), "chain_ess_per_s": round(d["ess_chain_sum_min"] / wall, 3),
             "conf_ess_min": round(d["confidence_ess_bulk_min"], 1),
             "within_0.05": round(d["near_target_0.05"], 3), "within_0.1": round(d["near_target_0.1"], 3),
-            "accept": round(d["accept_rate"], 3), "divergences": d["divergences"], "rhat_max": round(d["rhat_max"], 2),
+            "accept": round(d["accept_prob_mean"], 3),  # NUTS: its trees' mean acceptance probability "divergences": d["divergences"], "rhat_max": round(d["rhat_max"], 2),
             "confidence": ", ".join(f"{c}: {conf[c][0]:.3f} ± {conf[c][1]:.3f}" for c in named)}
 
 

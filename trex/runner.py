@@ -328,6 +328,7 @@ def _run_kernel(posterior, kernel, plan: Plan, gen, checkpoint, signature):
         watch.observe(info.accepted)
         counts["batched_grad_evals"] += int(info.num_grad_evals)
         chain_grads += getattr(info, "chain_grad_evals", 0)  # what was evaluated (RWM: nothing)
+        counts["forward_evals"] = counts.get("forward_evals", 0) + num_chains * (info.num_evals - info.num_grad_evals)
         counts["guide_evals"] = counts.get("guide_evals", 0) + getattr(info, "guide_evals", 0)
         counts["steps"] += 1
         if warm:
