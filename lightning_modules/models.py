@@ -90,32 +90,27 @@ def startup_check(dist, classifier, classes, paths, n: int = 8) -> None:
 
 def load_typicality(cfg, device, dataset: str):
     """The typicality judge for `dataset`: a second network's features (cfg.typicality, a zoo name or path)
-    with a bank of real training images and held-out test images to calibrate on; None if switched off."""
+    with a bank of real training images and the held-out test split to calibrate on; None if switched off."""
     if not cfg.get("typicality"):
         return None
-    from datamodules import DataDirError, DataUnavailableError, ensure_dataset
+    from datamodules import DataDirError, DataUnavailableError, ImageDataModule
     from trex.analysis import Typicality
     path = resolve_checkpoint(cfg.typicality, *_zoo(cfg), role="typicality")
     ck = read(path, "typicality", device)
     check_datasets(cfg, {"typicality network": classifier_info(ck, path)["dataset"]})
     net, _ = build_classifier(ck, path)
+    # the project's own loading; val_size=0 keeps all training images, in order, for the bank to draw from
+    dm = ImageDataModule(dataset, cfg.paths.data_dir, val_size=0)
     try:
-        root = ensure_dataset(dataset, cfg.paths.data_dir)
+        dm.prepare_data()
     except (DataDirError, DataUnavailableError) as e:
         raise UserError(f"the typicality check needs the real {dataset} images, and there are none in "
                         f"{cfg.paths.data_dir} ({str(e).splitlines()[0][:120]}).\n  Run `make data` "
                         f"(or python -m datamodules.prepare {dataset}), or set typicality=null") from None
-    bank, held_out = real_images(dataset, root, cfg.typicality_bank)
-    return Typicality(net.to(device), bank, held_out)
-
-
-def real_images(dataset: str, root, n_bank: int):
-    """n_bank training images (a fixed random subset) and the whole test split, as uint8 tensors."""
-    import torchvision
-    cls = {"mnist": torchvision.datasets.MNIST, "fashion": torchvision.datasets.FashionMNIST}[dataset]
-    train, test = cls(root, train=True, download=False), cls(root, train=False, download=False)
-    pick = torch.randperm(len(train.data), generator=torch.Generator().manual_seed(0))[:n_bank]
-    return train.data[pick].unsqueeze(1), test.data.unsqueeze(1)
+    dm.setup()
+    train = dm.train_set.tensors[0]
+    bank = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:cfg.typicality_bank]]
+    return Typicality(net.to(device), bank, dm.test_set.tensors[0])
 
 
 def build_sampler(cfg_sampler):

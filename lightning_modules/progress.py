@@ -1,14 +1,11 @@
 """Training progress that suits a log: Lightning's bar redraws with carriage returns, which a log
 captured with `tee` turns into one enormous line. Off a terminal we print one line per epoch."""
-import sys
 import time
 
 import pytorch_lightning as pl
 import torch
 
-
-def on_terminal() -> bool:
-    return sys.stderr.isatty()
+from trex.progress import on_terminal  # noqa: F401  (train.py asks it too)
 
 
 class EpochLines(pl.Callback):

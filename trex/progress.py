@@ -12,6 +12,11 @@ import time
 from tqdm.auto import tqdm
 
 
+def on_terminal() -> bool:
+    """Whether progress goes to a terminal (a bar) rather than a log (lines)."""
+    return sys.stderr.isatty()
+
+
 class PlainProgress:
     def __init__(self, total: int, initial: int = 0, desc: str = "", every_s: float = 30.0, file=None):
         self.total, self.n, self.desc, self.every_s = total, initial, desc, every_s
@@ -41,6 +46,6 @@ class PlainProgress:
 
 def progress_bar(total: int, initial: int = 0, desc: str = "", enabled: bool = True):
     """A tqdm bar on a terminal, PlainProgress lines otherwise, or a silent tqdm when not `enabled`."""
-    if enabled and not sys.stderr.isatty():
+    if enabled and not on_terminal():
         return PlainProgress(total, initial, desc)
     return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, dynamic_ncols=True, mininterval=0.5)

@@ -308,7 +308,8 @@ def _run_kernel(posterior, kernel, plan: Plan, gen, checkpoint, signature):
                 # the kept draws carry no weights, so the last level always resamples
                 state, log_w, done = resample_state(state, log_w, gen, force=f == 1.0)
                 counts["resampled"] = counts.get("resampled", 0) + int(done)
-                _moved(adapt, state) if done else None
+                if done:
+                    _moved(adapt, state)
         if warm and t == anneal_end and t > 0 and hasattr(adapt, "restart"):
             params = adapt.restart(params)  # the geometry changed during annealing: adapt afresh
         if warm and t in watch.checks:
