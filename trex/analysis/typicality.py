@@ -6,10 +6,10 @@ features are what the target steers, so they would call whatever it is sure of t
 pixels. In each view the distance is the mean distance to the k nearest bank images, divided by its
 median over held-out real images. The score is the mean of the two, divided by its `quantile`
 (99 %) over the held-out images: a score <= 1 ("typical") means "as close to real data as 99 % of
-held-out real images are". Each view alone lets something through: in the features, a third of
-uniform-noise images pass; in pixels, a blank image sits close to a thin "1". Taking the larger of
-the two ratios instead of their mean let 30 % of Gaussian noise and all flat gray images pass with
-a LeNet trained briefly; the mean rejected them (tests/test_typicality.py).
+held-out real images are". Each view alone lets something through: noise can sit close to digits
+in a network's features, and a blank image sits close to a thin "1" in pixels. The mean of the two
+ratios, rather than the larger, is what rejects noise and flat gray images even with a LeNet trained
+for a few seconds (tests/test_typicality.py).
 """
 from __future__ import annotations
 
