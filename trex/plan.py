@@ -20,7 +20,8 @@ SIGNED = ("num_chains", "num_warmup", "num_samples", "thin", "seed", "init", "in
 class Plan:
     """num_chains chains; num_warmup warm-up steps (σ annealed by `sigma_schedule`, chains started by
     `init` from init_candidates × num_chains prior draws, SMC-style `resample`, `replace_stuck`), then
-    num_samples kept draws taken every `thin` steps; `tol` is the "within" distance of the summaries."""
+    num_samples kept draws taken every `thin` steps; `tol` is the "within" distance of the summaries.
+    With num_chains per target, a run of T targets holds T × num_chains chains."""
 
     num_chains: int = 64
     num_warmup: int = 500
@@ -33,6 +34,7 @@ class Plan:
     resample: bool = False
     replace_stuck: bool = True
     tol: float = 0.1
+    surrogate_cache: object = None  # a folder: the surrogate of each model pair is kept there and reused
     store_images: bool = True
     checkpoint_every: int = 100
     progress: bool = True

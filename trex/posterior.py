@@ -16,7 +16,8 @@ class RelaxedPosterior:
 
     `classes` lists the original label of each classifier output (a subset classifier maps back);
     the target is bound to them here, so a bad target fails before anything is sampled.
-    `sigma_factor` multiplies every σ; annealing schedules lower it to 1 during warm-up.
+    `sigma_factor` multiplies every σ; the runner anneals with tempered copies (trex.population.view),
+    never changing this object.
     `chunk_size` splits big batches of chains: on a CPU, 256 chains in one pass cost ~1.5x more per
     chain than four passes of 64 (the activations stop fitting in cache). "auto": 64 on a CPU,
     no split on an accelerator, which wants the biggest batch it can get.
@@ -44,7 +45,6 @@ class RelaxedPosterior:
         if chunk_size == "auto":
             chunk_size = 64 if torch.device(getattr(distribution, "device", "cpu")).type == "cpu" else None
         self.chunk_size = chunk_size
-        self.tap = None  # a callable(z, probs) that sees every evaluation (the surrogate's training points)
 
     @property
     def dim(self) -> int:
@@ -78,10 +78,7 @@ class RelaxedPosterior:
     def logdensity(self, z: torch.Tensor) -> torch.Tensor:
         if (parts := self._chunks(z)) is not None:
             return torch.cat([self.logdensity(c) for c in parts])
-        probs = self.probs(z)
-        if self.tap is not None:
-            self.tap(z, probs)
-        return self.distribution.log_prior(z) + self.log_likelihood(probs)
+        return self.distribution.log_prior(z) + self.log_likelihood(self.probs(z))
 
     def logdensity_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if (parts := self._chunks(z)) is not None:

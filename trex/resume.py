@@ -87,8 +87,10 @@ def load(path, signature: dict, kernel=None, recorder_class=None, map_location=N
             PointTap, StuckWatch] + ([recorder_class] if recorder_class else [])
     ck = read(path, "resume state", map_location=map_location, safe_globals=safe)
     refuse_other_run(path, ck.get("signature"), signature)
-    if kernel is not None and isinstance(ck.get("adapt"), HMCAdaptation):
-        ck["adapt"].kernel = kernel
+    adapts = ck.get("adapt")
+    for a in adapts if isinstance(adapts, list) else [adapts]:  # one per target
+        if kernel is not None and isinstance(a, HMCAdaptation):
+            a.kernel = kernel
     g = ck.pop("guide", None)
     if g is not None:
         net = LogitSurrogate(**g["sizes"])

@@ -10,6 +10,8 @@ keeps the exact posterior: a poor surrogate only lowers acceptance, it cannot bi
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -35,10 +37,11 @@ class LogitSurrogate(nn.Module):
 
 
 def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth: int = 3, steps: int = 3000,
-                  batch: int = 2048, lr: float = 3e-3, seed: int = 0) -> tuple[LogitSurrogate, dict]:
+                  batch: int = 2048, lr: float = 3e-3, seed: int = 0, population=None) -> tuple[LogitSurrogate, dict]:
     """Fit a LogitSurrogate to (z, probs) pairs by cross-entropy against the soft labels (KL to the
     classifier's probabilities), with a cosine-decayed Adam. Returns the net (eval mode, frozen) and a
-    report: the fit's mean KL and largest probability error on a held-out tenth of the points."""
+    report: the fit's mean KL and largest probability error on a held-out tenth of the points, and,
+    given the population of targets it serves, that error near each target's level set."""
     z, probs = z.detach().float(), probs.detach().float()
     if len(z) < 20:
         raise ValueError(f"need at least 20 points to fit a surrogate, got {len(z)}")
@@ -69,6 +72,8 @@ def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth
         err = (logq.exp() - p).abs().max(-1).values
     report = {"points": len(z), "val_kl_mean": float(kl.mean()), "val_prob_err_mean": float(err.mean()),
               "val_prob_err_p95": float(err.quantile(0.95))}
+    if population is not None:
+        report["regions"] = region_errors(net, z[val], p, population)
     return net, report
 
 
@@ -93,6 +98,75 @@ class SurrogatePosterior:
             lp = self.logdensity(z)
             (grad,) = torch.autograd.grad(lp.sum(), z)
         return lp.detach(), grad
+
+    def subset(self, idx) -> "SurrogatePosterior":
+        sub = getattr(self.posterior, "subset", None)
+        return self if sub is None else SurrogatePosterior(sub(idx), self.net)
+
+
+class Guided:
+    """The target an HMC kernel gets once a surrogate exists: log densities (the accept step) are the
+    exact posterior's, and `guide` is the field trajectories follow. The kernel itself keeps no run
+    state, so the same kernel object can serve the next run."""
+
+    def __init__(self, exact, guide: SurrogatePosterior):
+        self.exact, self.guide = exact, guide
+
+    @property
+    def dim(self) -> int:
+        return self.exact.dim
+
+    def logdensity(self, z):
+        return self.exact.logdensity(z)
+
+    def logdensity_and_grad(self, z):
+        return self.exact.logdensity_and_grad(z)
+
+    def subset(self, idx) -> "Guided":
+        sub = getattr(self.exact, "subset", None)
+        return self if sub is None else Guided(sub(idx), self.guide.subset(idx))
+
+
+def cache_path(folder, models_hash: str, sizes: dict, steps: int) -> Path:
+    """Where the surrogate of one (generator, classifier) pair is kept: named by both models' weights
+    and the fit's settings, so other models or settings never read it."""
+    key = f"{models_hash}-h{sizes['hidden']}d{sizes['depth']}-s{steps}"
+    return Path(folder) / f"surrogate-{key}.pt"
+
+
+def save_cached(path, net: LogitSurrogate, report: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"state_dict": net.state_dict(), "sizes": net.sizes, "report": report}, tmp)
+    tmp.replace(path)
+
+
+def load_cached(path, device=None):
+    """(net, report) from a cache file written by save_cached, or None if there is none."""
+    if not Path(path).exists():
+        return None
+    from trex.safeload import read
+    ck = read(path, "cached surrogate", map_location="cpu")
+    net = LogitSurrogate(**ck["sizes"])
+    net.load_state_dict(ck["state_dict"])
+    return net.to(device).eval().requires_grad_(False), dict(ck["report"], cached=str(path))
+
+
+def region_errors(net: LogitSurrogate, z: torch.Tensor, probs: torch.Tensor, population, tol: float = 0.1):
+    """The fit's probability error near each target's level set: over the held-out points whose exact
+    confidences lie within `tol` of target k, the mean and 95th percentile of the largest gap between
+    the surrogate's and the classifier's probabilities (None where no held-out point is that near)."""
+    out = []
+    with torch.no_grad():
+        err = (net(z).exp() - probs).abs().max(-1).values
+        for m in population.members:
+            near = m.distance(probs) <= tol
+            e = err[near]
+            out.append({"target": str(m.target), "points": int(near.sum()),
+                        "prob_err_mean": float(e.mean()) if len(e) else None,
+                        "prob_err_p95": float(e.quantile(0.95)) if len(e) else None})
+    return out
 
 
 class PointTap:

@@ -61,7 +61,7 @@ def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
         qa, pa, ga = (q, p, g) if idx is None else (q[idx], p[idx], g[idx])
         p_half = pa + 0.5 * e * ga
         qa = qa + e * mi * p_half
-        ld_a, g_a = evaluate(target, qa)
+        ld_a, g_a = evaluate(target if idx is None else _rows(target, idx), qa)
         pa = p_half + 0.5 * e * g_a
         if idx is None and compact:
             q, p, g, ld = qa, pa, g_a, ld_a
@@ -74,14 +74,21 @@ def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
         alive = alive & torch.isfinite(ld)
     if steps_per_chain is not None and bool((steps_per_chain < 1).any()):
         z = (steps_per_chain < 1).nonzero().squeeze(1)
-        ld[z], g[z] = evaluate(target, q[z])
+        ld[z], g[z] = evaluate(_rows(target, z), q[z])
     return q, p, ld, g
+
+
+def _rows(target, idx):
+    """The target for the chains `idx` only: a population (trex.population) must know whose rows
+    it evaluates; a target whose rows are alike is its own subset."""
+    return target.subset(idx) if hasattr(target, "subset") else target
 
 
 class HMCParams(NamedTuple):
     step_size: Tensor  # (B,) per-chain leapfrog step size
-    inv_mass: Tensor  # (D,) diagonal inverse mass, shared by all chains
-    trajectory_length: float  # T: chain b takes ceil(u T / eps_b) steps, u ~ U(0, 1]
+    inv_mass: Tensor  # (D,) diagonal inverse mass shared by all chains, or (B, D) in a population of targets
+    trajectory_length: float | Tensor  # T: chain b takes ceil(u T / eps_b) steps, u ~ U(0, 1]; (B,) in a population
+    per_chain = ("step_size",)  # how trex.population.merge_params joins the records of several targets
 
 
 class HMCInfo(NamedTuple):
@@ -96,6 +103,7 @@ class HMCInfo(NamedTuple):
                       surrogate the acceptance of the surrogate's own energy (see HMC.step)
     chain_grad_evals  exact chain-gradient evaluations this step (a 0-d tensor: the chains' own steps
                       on a CPU, where finished chains leave the batch; chains × calls when masked)
+    max_steps         int, the cap on leapfrog steps this step ran under (larger with a surrogate)
     """
 
     accept_prob: Tensor
@@ -112,6 +120,7 @@ class HMCInfo(NamedTuple):
     guide_evals: int
     tune_prob: Tensor
     chain_grad_evals: Tensor
+    max_steps: int
 
 
 class HMC:
@@ -135,8 +144,9 @@ class HMC:
     approximate gradient (the field the trajectories follow).
 
     surrogate=True goes further: the runner fits a small network of z to the classifier's
-    probabilities on the points the first `surrogate_at` of warm-up visits (trex.surrogate), sets it as
-    `self.guide`, and from then on trajectories follow the guide's gradient, up to
+    probabilities on the points the first `surrogate_at` of warm-up visits (trex.surrogate), and from
+    then on hands the kernel a target with a `guide` (trex.surrogate.Guided): trajectories follow the
+    guide's gradient, up to
     `surrogate_max_steps` leapfrog steps, with one exact forward pass per trajectory for the accept step.
     The same argument keeps the posterior exact.
     """
@@ -160,30 +170,30 @@ class HMC:
                              f"got {surrogate_at}")
         self.surrogate, self.surrogate_at = bool(surrogate), float(surrogate_at)
         self.surrogate_max_steps, self.surrogate_fit_steps = int(surrogate_max_steps), int(surrogate_fit_steps)
-        self.guide = None  # set by the runner once the surrogate is fit
 
-    def steps_cap(self) -> int:
-        return self.surrogate_max_steps if self.guide is not None else self.max_steps
+    def steps_cap(self, target=None) -> int:
+        return self.surrogate_max_steps if _guide(target) is not None else self.max_steps
 
     def _field(self, target):
-        """What trajectories follow: the surrogate once there is one, else the target."""
-        return self.guide if self.guide is not None else target
+        """What trajectories follow: the target's guide (a surrogate) where it has one, else the target."""
+        guide = _guide(target)
+        return guide if guide is not None else target
 
-    def _precision(self, device):
-        if self.grad_dtype is None or self.guide is not None:
+    def _precision(self, device, target):
+        if self.grad_dtype is None or _guide(target) is not None:
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=self.grad_dtype)
 
     def _exact(self, target, position, logdensity):
         """The float32 log density where the approximate one is finite (bad points stay bad)."""
-        if self.grad_dtype is None and self.guide is None:
+        if self.grad_dtype is None and _guide(target) is None:
             return logdensity
         exact, _ = evaluate(target, position, with_grad=False)
         return torch.where(torch.isfinite(logdensity), exact, logdensity)
 
     def init(self, position: Tensor, target) -> State:
         position = position.detach()
-        with self._precision(position.device):
+        with self._precision(position.device, target):
             logdensity, grad = evaluate(self._field(target), position)
         return State(position, self._exact(target, position, logdensity), grad)
 
@@ -203,9 +213,11 @@ class HMC:
         compacted = q0.device.type == "cpu"
         shape = q0.shape[:1] if compacted else ()
         u = 1.0 - torch.rand(shape, **kw) if self.jitter else torch.ones_like(eps)
-        n = torch.ceil(params.trajectory_length * u / eps).clamp(1, self.steps_cap()).long()
+        cap = self.steps_cap(target)
+        n = torch.ceil(params.trajectory_length * u / eps).clamp(1, cap).long()
         num = int(n.max())
-        with self._precision(q0.device):
+        guide = _guide(target)
+        with self._precision(q0.device, target):
             q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, self._field(target), inv_mass, n, compact=compacted)
         ld1_guide = ld1
         ld1 = self._exact(target, q1, ld1)
@@ -221,22 +233,26 @@ class HMC:
         new = State(torch.where(a, q1, q0), torch.where(accepted, ld1, ld0),
                     torch.where(a, g1, g0))
         tune = accept_prob
-        if self.guide is not None:  # the classifier ran once, forward only
+        if guide is not None:  # the classifier ran once, forward only
             grads, evals, guided = 0, 1, num
             # The step size only controls how well the guide's own energy is kept; the exact acceptance
             # also pays for the guide's misfit, which no step size removes, so tuning on it would
             # shrink the step towards 0 chasing an unreachable target_accept.
-            guide_err = (kinetic(p1, inv_mass) - ld1_guide) - (kinetic(p0, inv_mass) - self.guide.logdensity(q0))
+            guide_err = (kinetic(p1, inv_mass) - ld1_guide) - (kinetic(p0, inv_mass) - guide.logdensity(q0))
             tune = torch.exp(torch.nan_to_num(-guide_err, nan=-math.inf).clamp(max=0.0))
         else:
             grads, evals, guided = num, num + (self.grad_dtype is not None), 0
         chain_grads = (n.sum() if compacted else torch.tensor(num * len(n))) if grads else torch.tensor(0)
         info = HMCInfo(accept_prob, accepted, divergent, grads, evals, eps, n, energy_error,
-                       q1, inv_mass * p1, n.to(eps) * eps, guided, tune, chain_grads)
+                       q1, inv_mass * p1, n.to(eps) * eps, guided, tune, chain_grads, cap)
         return new, info
 
     def adaptation(self, num_warmup: int) -> "HMCAdaptation":
         return HMCAdaptation(self, num_warmup)
+
+
+def _guide(target):
+    return getattr(target, "guide", None)
 
 
 def mass_windows(num_warmup, init=75, term=50, base=25):
@@ -324,7 +340,7 @@ class HMCAdaptation:
             if self.kernel.adapt_length:
                 self.chees = ChEES(params.trajectory_length)
         if self.chees is not None and self.prev is not None:
-            length = self.chees.update(self.prev, info, self.kernel.steps_cap())
+            length = self.chees.update(self.prev, info, info.max_steps)
             params = params._replace(trajectory_length=length)
         self.prev = state.position
         params = params._replace(step_size=self.da.update(info.tune_prob))

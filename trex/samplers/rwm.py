@@ -13,6 +13,7 @@ from .base import Info, State, evaluate
 
 class RWMParams(NamedTuple):
     scale: Tensor  # (B,) proposal scale per chain
+    per_chain = ("scale",)  # how trex.population.merge_params joins the records of several targets
 
 
 class RWM:
