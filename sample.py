@@ -34,14 +34,17 @@ def run(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     logger = sample_log.start(cfg, out) if cfg.get("wandb") else None
+    posts = [trex.RelaxedPosterior(models.distribution, models.classifier, t, sigma=cfg.sigma,
+                                   classes=models.classes) for t in targets]
+    sampler = build_sampler(cfg.sampler)
+    done = {slug(p.target): trex.runner.finished(out / slug(p.target), p, sampler, plan) for p in posts}
+    todo = [p for p in posts if done[slug(p.target)] is None]
+    if todo:  # every target still to do, as one population (checkpointed as one run)
+        for p, res in zip(todo, trex.sample(todo, sampler, plan, checkpoint=out / "resume.pt")):
+            done[slug(p.target)] = res
     summary = []
-    for target in targets:
-        post = trex.RelaxedPosterior(models.distribution, models.classifier, target, sigma=cfg.sigma,
-                                     classes=models.classes)
-        folder = out / slug(target)
-        sampler = build_sampler(cfg.sampler)
-        res = trex.runner.finished(folder, post, sampler, plan) or trex.sample(post, sampler, plan,
-                                                                               checkpoint=folder / "resume.pt")
+    for post in posts:
+        folder, res = out / slug(post.target), done[slug(post.target)]
         if judge is not None:
             trex.analysis.annotate(res, judge)
         res.save(folder)

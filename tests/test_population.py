@@ -1,0 +1,170 @@
+"""Many targets in one run: each target's draws come from its own posterior (quadrature), adaptation
+is per target, the result is one SampleSet per target in the single-target format, resume works."""
+import numpy as np
+import pytest
+import torch
+
+import trex
+from trex.diagnostics import mcse_mean
+from trex.population import Population, merge_params, take
+from trex.samplers import HMC, RWM
+from trex.samplers.hmc import HMCParams
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class _Identity(torch.nn.Module):
+    latent_dim = 1
+
+    def forward(self, z):
+        return z
+
+
+class _Smooth(torch.nn.Module):
+    """Two classes, P(class 0 | x) = sigmoid(3 x)."""
+    num_classes = 2
+
+    def forward(self, x):
+        p0 = torch.sigmoid(3 * x.reshape(-1))
+        return torch.stack([p0, 1 - p0], -1)
+
+
+# three level sets at different places, and one target with a wider σ (a wider posterior)
+TARGETS = [("p:0=0.7,1=0.3", 0.05), ("p:0=0.2,1=0.8", 0.05), ("p:0=0.5,1=0.5", 0.2)]
+
+
+def _posts():
+    dist, clf = trex.LatentGaussian(_Identity(), 1), _Smooth()
+    return [trex.RelaxedPosterior(dist, clf, t, sigma=s, output="probs") for t, s in TARGETS]
+
+
+def _moments(post):
+    z = torch.linspace(-6, 6, 200001)
+    with torch.no_grad():
+        w = torch.softmax(post.logdensity(z[:, None]).double(), 0)
+    mean = float((w * z).sum())
+    return mean, float((w * (z - mean) ** 2).sum())
+
+
+def _check_moments(res, post):
+    mean, var = _moments(post)
+    x = res.latents[..., 0]
+    assert abs(x.mean() - mean) < 4 * mcse_mean(x)[0], (str(post.target), x.mean(), mean)
+    sq = (x - mean) ** 2
+    assert abs(sq.mean() - var) < 4 * mcse_mean(sq)[0], (str(post.target), sq.mean(), var)
+
+
+@pytest.mark.parametrize("kernel", [lambda: HMC(), lambda: HMC(surrogate=True, surrogate_fit_steps=300,
+                                                                  surrogate_max_steps=32), lambda: RWM()],
+                         ids=["hmc", "surrogate-hmc", "rwm"])
+def test_each_target_of_a_population_gets_its_own_posterior(kernel):
+    """Three targets sampled at once: each one's mean and variance match its own quadrature within
+    4 Monte Carlo standard errors; a shared adaptation or mixed-up rows would pull them together."""
+    posts = _posts()
+    runs = trex.sample(posts, kernel(), num_chains=32, num_warmup=150, num_samples=300, seed=0,
+                       store_images=False, progress=False)
+    assert len(runs) == 3
+    for res, post in zip(runs, posts):
+        assert res.meta["target"] == str(post.target) and res.latents.shape == (32, 300, 1)
+        _check_moments(res, post)
+        assert res.meta["population"]["targets"] == 3
+
+
+def test_step_sizes_are_tuned_per_target():
+    """Without a mass matrix to absorb the scale, the wide (σ = 0.2, about 3x wider) posterior gets a
+    clearly longer step than the two narrow ones; one pooled step size would give all three the same."""
+    runs = trex.sample(_posts(), HMC(adapt_mass=False), num_chains=16, num_warmup=100, num_samples=10, seed=0,
+                       store_images=False, progress=False)
+    steps = [float(np.median(r.step_size)) for r in runs]
+    assert steps[2] > 2 * max(steps[:2]), steps
+
+
+def test_a_population_result_has_the_single_target_format():
+    posts = _posts()
+    kw = dict(num_chains=8, num_warmup=20, num_samples=10, seed=1, store_images=True, progress=False)
+    single = trex.sample(posts[0], HMC(), **kw)
+    many = trex.sample(posts, HMC(), **kw)
+    for name in ("latents", "probs", "logdensity", "accepted", "divergent", "accept_prob", "images", "step_size"):
+        assert getattr(many[0], name).shape == getattr(single, name).shape, name
+    assert set(single.meta) <= set(many[0].meta)
+    assert many[0].meta["signature"] == single.meta["signature"]  # so a finished target is found either way
+
+
+def test_the_surrogate_is_fit_once_and_reused_from_the_cache(tmp_path):
+    posts = _posts()
+    kernel = HMC(surrogate=True, surrogate_fit_steps=200, surrogate_max_steps=32)
+    kw = dict(num_chains=16, num_warmup=60, num_samples=60, seed=0, store_images=False, progress=False,
+              surrogate_cache=str(tmp_path))
+    first = trex.sample(posts, kernel, **kw)
+    files = list(tmp_path.glob("surrogate-*.pt"))
+    assert len(files) == 1
+    report = first[0].meta["surrogate"]
+    assert [r["target"] for r in report["regions"]] == [str(p.target) for p in posts]
+    assert all(r["points"] > 0 and r["prob_err_mean"] < 0.05 for r in report["regions"])
+    again = trex.sample(posts, kernel, **kw)  # the same models: the cached fit, from the first step
+    assert again[0].meta["surrogate"]["cached"] == str(files[0])
+    assert again[0].meta["batched_grad_evals"] < first[0].meta["batched_grad_evals"] / 3
+    for res, post in zip(again, posts):
+        assert res.diagnostics["accept_rate"] > 0.3
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _DyingHMC(HMC):
+    def __init__(self, die_at, **kw):
+        super().__init__(**kw)
+        self._die_at, self._n = die_at, 0
+
+    def step(self, *a, **kw):
+        self._n += 1
+        if self._n > self._die_at:
+            raise _Interrupt
+        return super().step(*a, **kw)
+
+
+def test_an_interrupted_population_resumes_like_an_uninterrupted_one(tmp_path):
+    posts = _posts()
+    kw = dict(num_chains=4, num_warmup=30, num_samples=20, seed=2, store_images=False, progress=False,
+              checkpoint_every=8)
+    full = trex.sample(posts, HMC(max_steps=8), **kw)
+    ck = tmp_path / "resume.pt"
+    with pytest.raises(_Interrupt):
+        trex.sample(posts, _DyingHMC(21, max_steps=8), checkpoint=ck, **kw)
+    resumed = trex.sample(posts, HMC(max_steps=8), checkpoint=ck, **kw)
+    for a, b in zip(full, resumed):
+        np.testing.assert_allclose(a.latents, b.latents, rtol=1e-5, atol=1e-6)
+    with pytest.raises(_Interrupt):
+        trex.sample(posts, _DyingHMC(9, max_steps=8), checkpoint=ck, **kw)
+    with pytest.raises(trex.UserError, match="target"):  # another target list is another run
+        trex.sample(posts[:2], HMC(max_steps=8), checkpoint=ck, **kw)
+
+
+def test_targets_of_one_run_must_share_the_models():
+    a = trex.RelaxedPosterior(trex.LatentGaussian(_Identity(), 1), _Smooth(), "class:0", output="probs")
+    b = trex.RelaxedPosterior(trex.LatentGaussian(_Identity(), 1), _Smooth(), "class:1", output="probs")
+    with pytest.raises(trex.UserError, match="share one generator and one classifier"):
+        trex.sample([a, b], HMC(), num_chains=2, num_warmup=2, num_samples=2, progress=False)
+
+
+def test_rows_of_a_subset_keep_their_targets():
+    """A kernel that evaluates some chains only (leapfrog drops finished ones) gets each row's own target."""
+    pop = Population(_posts(), chains=2)
+    z = torch.linspace(-1, 1, 6)[:, None]
+    full = pop.logdensity(z)
+    idx = torch.tensor([5, 0, 3])
+    assert torch.allclose(pop.subset(idx).logdensity(z[idx]), full[idx])
+    lp, grad = pop.subset(idx).logdensity_and_grad(z[idx])
+    assert torch.allclose(grad, pop.logdensity_and_grad(z)[1][idx])
+
+
+def test_params_of_several_targets_merge_per_chain():
+    a = HMCParams(torch.full((2,), 0.1), torch.ones(3), 1.0)
+    b = HMCParams(torch.full((2,), 0.3), torch.full((3,), 2.0), 2.0)
+    m = merge_params([a, b], 2)
+    assert m.step_size.tolist() == pytest.approx([0.1, 0.1, 0.3, 0.3])
+    assert m.inv_mass.shape == (4, 3) and m.inv_mass[2:].eq(2.0).all()
+    assert m.trajectory_length.tolist() == [1.0, 1.0, 2.0, 2.0]
+    assert merge_params([a], 2) is a
+    assert take(m, slice(2, 4), 4).step_size.tolist() == pytest.approx([0.3, 0.3])
