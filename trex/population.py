@@ -46,11 +46,14 @@ class Population:
         self.sigma_factor = float(sigma_factor)
         device = self.distribution.device
         self.rows = torch.arange(len(members), device=device).repeat_interleave(self.chains)
+        self._temper()
         self._index()
 
-    def _index(self):
-        # tempered views of the members, and the rows each one owns in this batch
+    def _temper(self):
         self.tempered_members = [view(m, sigma_factor=m.sigma_factor * self.sigma_factor) for m in self.members]
+
+    def _index(self):
+        # the rows each member owns in this batch
         if len(self.members) == 1:
             self._groups = [(0, None)]  # every row: no indexing at all
             return
@@ -74,7 +77,7 @@ class Population:
     def tempered(self, factor: float) -> "Population":
         out = copy.copy(self)
         out.sigma_factor = float(factor)
-        out._index()
+        out._temper()
         return out
 
     def tapped(self, tap) -> "Population":

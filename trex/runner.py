@@ -22,7 +22,7 @@ from trex.resampling import initial_positions, resample_state, systematic_resamp
 from trex.resume import weights_hash
 from trex.results import SampleSet
 from trex.stages import (Anneal, EndWarmup, FitSurrogate, ReplaceStuck, Resample, RestartAdaptation, RunState,
-                         sigma_factor)
+                         prior_points, sigma_factor)
 from trex.stuck import StuckWatch, stuck_chains
 from trex.surrogate import PointTap, cache_path, load_cached
 
@@ -196,7 +196,8 @@ def _stages(ctx: _Context, fit_at, cache):
     schedule = plan.schedule
     anneal_end = schedule.end(plan.num_warmup) if hasattr(schedule, "end") else 0
     checks = StuckWatch(1, plan.num_warmup, anneal_end, "cpu", replace=plan.replace_stuck).checks
-    stages = [FitSurrogate(fit_at, kernel.surrogate_fit_steps, cache)] if fit_at is not None else []
+    fits = ([0] if getattr(kernel, "surrogate_prior_draws", 0) > 0 else []) + [fit_at]
+    stages = [FitSurrogate(fits, kernel.surrogate_fit_steps, cache)] if fit_at is not None else []
     stages += [Anneal(plan)] + ([Resample(resample_state)] if plan.resample else [])
     return stages + [RestartAdaptation(anneal_end), ReplaceStuck(checks), EndWarmup(plan.num_warmup)], anneal_end
 
@@ -222,6 +223,8 @@ def _start(ctx: _Context, fit_at, cached, anneal_end) -> RunState:
     run.retarget()
     z0 = initial_positions(run.target if cached is None else pop.tempered(run.sigma_factor).tapped(tap),
                            C, ctx.gen, plan.init, plan.init_candidates)
+    if tap is not None:  # the first fit's prior draws (the starts' candidates are in the tap already)
+        prior_points(pop, tap, getattr(kernel, "surrogate_prior_draws", 0) - len(tap), ctx.gen)
     run.state = kernel.init(z0, run.target)
     return run
 

@@ -150,15 +150,16 @@ class ReplaceStuck:
 
 
 class FitSurrogate:
-    """At `at`, fit one surrogate of f(g(z)) for the whole population on the points every target's
-    warm-up evaluated (prior draws included), keep it in the cache, and let trajectories follow it;
-    the rest of warm-up adapts afresh for the new force field."""
+    """Fit one surrogate of f(g(z)) for the whole population at each step of `at`, on the points the
+    tap holds (prior draws, and every point evaluated since: accept steps land near the level sets),
+    and let trajectories follow it; warm-up adaptation starts afresh for the new force field. The last
+    fit is kept in the cache. After it, points are no longer collected."""
 
-    def __init__(self, at: int, steps: int, cache: str | None):
-        self.at, self.steps, self.cache = at, steps, cache
+    def __init__(self, at: list[int], steps: int, cache: str | None):
+        self.at, self.steps, self.cache = sorted(set(at)), steps, cache
 
     def __call__(self, run: RunState, t: int) -> None:
-        if t != self.at or run.guide_net is not None:
+        if t not in self.at or run.tap is None:  # no tap: a cached surrogate serves the whole run
             return
         ctx = run.ctx
         start = time.time()
@@ -166,13 +167,28 @@ class FitSurrogate:
         net, report = fit_surrogate(run.tap.z.to(device), run.tap.p.to(device), steps=self.steps,
                                     population=ctx.population)
         report["fit_s"] = round(time.time() - start, 2)
-        if self.cache:
+        report["at_step"] = t
+        last = t == self.at[-1]
+        if last and self.cache:
             save_cached(self.cache, net, report)
         run.counts["surrogate"] = report
-        run.tap, run.guide_net = None, net
+        run.counts.setdefault("surrogate_fits", []).append({k: v for k, v in report.items() if k != "regions"})
+        run.guide_net = net
+        if last:
+            run.tap = None
         run.retarget(run.state.position)
-        left = ctx.plan.num_warmup - self.at
+        left = ctx.plan.num_warmup - t
         run.adapt = [ctx.kernel.adaptation(left) for _ in ctx.slices]
+
+
+def prior_points(population, tap, n: int, generator, chunk: int = 1024) -> None:
+    """Feed `tap` n prior draws and their class probabilities (forward passes only)."""
+    if n <= 0:
+        return
+    z = population.distribution.sample_prior(n, generator)
+    with torch.no_grad():
+        for c in z.split(chunk):
+            tap(c, population.probs(c))
 
 
 class EndWarmup:

@@ -144,11 +144,14 @@ class HMC:
     approximate gradient (the field the trajectories follow).
 
     surrogate=True goes further: the runner fits a small network of z to the classifier's
-    probabilities on the points the first `surrogate_at` of warm-up visits (trex.surrogate), and from
-    then on hands the kernel a target with a `guide` (trex.surrogate.Guided): trajectories follow the
-    guide's gradient, up to
-    `surrogate_max_steps` leapfrog steps, with one exact forward pass per trajectory for the accept step.
-    The same argument keeps the posterior exact.
+    probabilities (trex.surrogate) and hands the kernel a target with a `guide`
+    (trex.surrogate.Guided): trajectories follow the guide's gradient, up to `surrogate_max_steps`
+    leapfrog steps, with one exact forward pass per trajectory for the accept step. The same argument
+    keeps the posterior exact. The first fit uses `surrogate_prior_draws` prior draws (forward passes
+    only) before the first step, so warm-up never needs a classifier gradient; at `surrogate_at` of
+    warm-up it is fit again on those plus every point the accept steps evaluated, which lie near the
+    level sets. With surrogate_prior_draws=0 the warm-up up to `surrogate_at` uses exact gradients
+    and there is one fit.
     """
 
     name = "hmc"
@@ -156,7 +159,7 @@ class HMC:
     def __init__(self, step_size=0.1, trajectory_length=1.0, max_steps=64, jitter=True,
                  target_accept=0.8, adapt_mass=True, adapt_length=True,
                  pool_step_size=True, max_energy_error=1000.0, grad_dtype=None, surrogate=False,
-                 surrogate_at=0.6, surrogate_max_steps=1000, surrogate_fit_steps=3000):
+                 surrogate_at=0.6, surrogate_max_steps=1000, surrogate_fit_steps=3000, surrogate_prior_draws=4096):
         self.step_size, self.trajectory_length = step_size, trajectory_length
         self.max_steps, self.jitter, self.target_accept = max_steps, jitter, target_accept
         self.adapt_mass, self.adapt_length = adapt_mass, adapt_length
@@ -170,6 +173,7 @@ class HMC:
                              f"got {surrogate_at}")
         self.surrogate, self.surrogate_at = bool(surrogate), float(surrogate_at)
         self.surrogate_max_steps, self.surrogate_fit_steps = int(surrogate_max_steps), int(surrogate_fit_steps)
+        self.surrogate_prior_draws = int(surrogate_prior_draws)
 
     def steps_cap(self, target=None) -> int:
         return self.surrogate_max_steps if _guide(target) is not None else self.max_steps

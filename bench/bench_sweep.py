@@ -1,0 +1,145 @@
+"""Benchmark: the 45 MNIST ambiguous pairs as one population against one run per target.
+
+    python bench/bench_sweep.py --threads 2 [--parts population,per_target,nuts]
+
+Same models (the quick MNIST VAE and classifier `make demo` trains), σ = 0.05, one process:
+- population: all 45 targets `ambiguous:i,j` (i < j) in one trex.sample call, surrogate HMC, 16 chains
+  per target, 150 warm-up + 300 kept steps, seed 0, one surrogate fit for all (no cache: a cold run);
+- per target: the same sampler configuration, one trex.sample call per target as before the
+  population engine existed (each fits its own surrogate), timed on 5 fixed pairs, × 9;
+- NUTS: the paper's per-target budget, Pyro NUTS 1,000 warm-up + 1,000 kept on one chain from z = 0,
+  timed on one pair, × 45.
+A pair counts as found when both mean confidences lie in [0.4, 0.6], at least 90 % of its draws are
+within 0.1 of (0.5, 0.5) and the confidence R-hat is at most 1.1. Prints markdown tables and writes
+them (and a JSON record) to --out.
+"""
+import argparse
+import json
+import os
+import platform
+import time
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import trex
+from lightning_modules.classifier import load_classifier
+from lightning_modules.loading import load_generator
+
+ROOT = Path(__file__).resolve().parent.parent
+PAIRS = list(combinations(range(10), 2))
+TIMED = [(0, 1), (1, 7), (3, 5), (4, 9), (2, 8)]  # the per-target runs: 5 fixed pairs
+
+
+def quality(res) -> dict:
+    d = res.diagnostics
+    i, j = [c for c, v in zip(res.meta["classes"], res.ideal) if v > 0]
+    probs = res.probs.reshape(-1, res.probs.shape[-1])
+    ci, cj = res.meta["classes"].index(i), res.meta["classes"].index(j)
+    mi, mj = float(probs[:, ci].mean()), float(probs[:, cj].mean())
+    within = d["near_target_0.1"]
+    rhat = d["confidence_rhat_max"]
+    found = 0.4 <= mi <= 0.6 and 0.4 <= mj <= 0.6 and within >= 0.9 and rhat <= 1.1
+    return {"pair": f"{i} vs {j}", "mean_i": round(mi, 3), "mean_j": round(mj, 3), "within_0.1": round(within, 3),
+            "conf_rhat": round(rhat, 3), "conf_ess": round(d["confidence_ess_bulk_min"], 1),
+            "accept": round(d["accept_prob_mean"], 2), "stuck": len(d["stuck_chains"]), "found": found}
+
+
+def posteriors(dist, clf, classes, pairs, sigma):
+    return [trex.RelaxedPosterior(dist, clf, f"ambiguous:{i},{j}", sigma=sigma, classes=classes) for i, j in pairs]
+
+
+def table(rows, cols) -> str:
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--classifier", default="zoo/quick/mnist/classifier.ckpt")
+    ap.add_argument("--generator", default="zoo/quick/mnist/vae.ckpt")
+    ap.add_argument("--sigma", type=float, default=0.05)
+    ap.add_argument("--chains", type=int, default=16, help="chains per target")
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--nuts", default="1000:1000", help="warmup:samples of the one-chain NUTS run")
+    ap.add_argument("--parts", default="population,per_target,nuts")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    parts = set(a.parts.split(","))
+    clf, classes = load_classifier(a.classifier)
+    dist = trex.LatentGaussian(load_generator(a.generator))
+    plan = trex.Plan(num_chains=a.chains, num_warmup=a.warmup, num_samples=a.samples, seed=a.seed,
+                     store_images=False, progress=a.progress)
+    kernel = lambda: trex.samplers.HMC(surrogate=True)  # noqa: E731  (the same configuration everywhere)
+    record = {"config": vars(a), "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+                                            f"{torch.get_num_threads()} threads", "date": time.strftime("%Y-%m-%d %H:%M")}
+    record["load_before"] = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine skew the times
+    summary = []
+    if "population" in parts:
+        t = time.time()
+        runs = trex.sample(posteriors(dist, clf, classes, PAIRS, a.sigma), kernel(), plan)
+        wall = time.time() - t
+        rows = [quality(r) for r in runs]
+        record["population"] = {"wall_s": round(wall, 1), "rows": rows, "surrogate": runs[0].meta.get("surrogate")}
+        found = sum(r["found"] for r in rows)
+        summary.append({"run": f"population: 45 targets × {a.chains} chains, one call", "measured": "45 pairs",
+                        "wall_s": round(wall, 1), "sweep_s": round(wall, 1), "found": f"{found} of 45"})
+        print(table(rows, list(rows[0])), flush=True)
+    if "per_target" in parts:
+        rows, walls = [], []
+        for pair in TIMED:
+            t = time.time()
+            res = trex.sample(posteriors(dist, clf, classes, [pair], a.sigma)[0], kernel(), plan)
+            walls.append(time.time() - t)
+            rows.append(dict(quality(res), wall_s=round(walls[-1], 1)))
+            print(table(rows[-1:], list(rows[-1])), flush=True)
+        record["per_target"] = {"rows": rows}
+        summary.append({"run": f"per target: one call per target, {a.chains} chains", "measured": "5 pairs",
+                        "wall_s": round(sum(walls), 1), "sweep_s": round(sum(walls) * 9, 1),
+                        "found": f"{sum(r['found'] for r in rows)} of 5"})
+    if "nuts" in parts:
+        warmup, samples = (int(v) for v in a.nuts.split(":"))
+        t = time.time()
+        res = trex.sample(posteriors(dist, clf, classes, [(1, 7)], a.sigma)[0], trex.samplers.NUTSPyro(),
+                          num_chains=1, num_warmup=warmup, num_samples=samples, seed=a.seed, store_images=False,
+                          progress=a.progress, init=torch.zeros(1, dist.dim), sigma_schedule="constant")
+        wall = time.time() - t
+        row = dict(quality(res), wall_s=round(wall, 1), grad_evals=int(res.meta["grad_evals"]))
+        record["nuts"] = row
+        summary.append({"run": f"Pyro NUTS {warmup} + {samples}, one chain (paper)", "measured": "1 pair (1 vs 7)",
+                        "wall_s": round(wall, 1), "sweep_s": round(wall * 45, 1),
+                        "found": "found" if row["found"] else "not found"})
+    record["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    base = next((s for s in summary if s["run"].startswith("population")), None)
+    for s in summary:
+        s["population_speedup"] = round(s["sweep_s"] / base["sweep_s"], 1) if base else "-"
+    header = (f"{record['machine']}, {record['date']}, σ = {a.sigma}, {a.warmup} + {a.samples} steps, seed {a.seed}; "
+              f"load average (1, 5, 15 min) {record['load_before']} before, {record['load_after']} after")
+    out = header + "\n\n" + table(summary, ["run", "measured", "wall_s", "sweep_s", "found", "population_speedup"])
+    if "population" in record:
+        rows = record["population"]["rows"]
+        out += "\n\nPopulation, per pair:\n\n" + table(rows, list(rows[0]))
+    if "per_target" in record:
+        rows = record["per_target"]["rows"]
+        out += "\n\nPer-target runs:\n\n" + table(rows, list(rows[0]))
+    if "nuts" in record:
+        out += "\n\nNUTS:\n\n" + table([record["nuts"]], list(record["nuts"]))
+    print("\n" + out)
+    res_dir = Path(a.out)
+    res_dir.mkdir(parents=True, exist_ok=True)
+    (res_dir / "sweep.md").write_text(out + "\n")
+    (res_dir / "sweep.json").write_text(json.dumps(record, indent=2, default=float))
+    return record
+
+
+if __name__ == "__main__":
+    main()
