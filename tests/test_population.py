@@ -171,3 +171,28 @@ def test_params_of_several_targets_merge_per_chain():
     assert m.trajectory_length.tolist() == [1.0, 1.0, 2.0, 2.0]
     assert merge_params([a], 2) is a
     assert take(m, slice(2, 4), 4).step_size.tolist() == pytest.approx([0.3, 0.3])
+
+
+def test_the_batched_likelihood_of_mixed_targets_equals_each_targets_own():
+    """Targets of several families (two ambiguous pairs, a class, a simplex point, uniform, a
+    three-class subset), with their own σ's: the population's one-computation-per-family likelihood,
+    its gradient and its distance equal what each target's own posterior gives."""
+    clf = torch.nn.Sequential(torch.nn.Linear(3, 10))
+    dist = trex.LatentGaussian(torch.nn.Identity(), 3)
+    specs = [("ambiguous:1,7", 0.05), ("class:4", 0.1), ("ambiguous:0,2", 0.05), ("p:8=0.6,9=0.4", 0.05),
+             ("uniform", 0.2), ("ambiguous:1,4,7", 0.05), ("class:9", 0.05)]
+    posts = [trex.RelaxedPosterior(dist, clf, t, sigma=s, num_classes=10) for t, s in specs]
+    pop = Population(posts, chains=3).tempered(2.5)
+    z = torch.randn(len(specs) * 3, 3, generator=torch.Generator().manual_seed(0))
+    own = torch.cat([trex.population.view(p, sigma_factor=2.5).logdensity(z[3 * k:3 * k + 3])
+                     for k, p in enumerate(posts)])
+    assert torch.allclose(pop.logdensity(z), own, atol=1e-5)
+    perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(1))  # rows in any order
+    assert torch.allclose(pop.subset(perm).logdensity(z[perm]), own[perm], atol=1e-5)
+    grad = torch.cat([trex.population.view(p, sigma_factor=2.5).logdensity_and_grad(z[3 * k:3 * k + 3])[1]
+                      for k, p in enumerate(posts)])
+    assert torch.allclose(pop.logdensity_and_grad(z)[1], grad, atol=1e-4)
+    with torch.no_grad():
+        probs = pop.probs(z)
+        dist_own = torch.cat([p.distance(probs[3 * k:3 * k + 3]) for k, p in enumerate(posts)])
+    assert torch.allclose(pop.distance(probs), dist_own)

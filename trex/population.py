@@ -10,6 +10,7 @@ slicing (`take`, `merge_params`) and splits the draws back into one SampleSet pe
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 
@@ -46,20 +47,12 @@ class Population:
         self.sigma_factor = float(sigma_factor)
         device = self.distribution.device
         self.rows = torch.arange(len(members), device=device).repeat_interleave(self.chains)
+        self._ideal = torch.stack([m.target.ideal() for m in members]).to(device)
         self._temper()
-        self._index()
 
     def _temper(self):
         self.tempered_members = [view(m, sigma_factor=m.sigma_factor * self.sigma_factor) for m in self.members]
-
-    def _index(self):
-        # the rows each member owns in this batch
-        if len(self.members) == 1:
-            self._groups = [(0, None)]  # every row: no indexing at all
-            return
-        rows = self.rows.cpu()
-        self._groups = [(int(k), (rows == k).nonzero().squeeze(1).to(self.rows.device))
-                        for k in torch.unique(rows)]
+        self._families = _families(self.tempered_members, self.distribution.device)
 
     @property
     def dim(self) -> int:
@@ -89,27 +82,29 @@ class Population:
         """The same population restricted to the rows `idx` (a kernel evaluating some chains only)."""
         out = copy.copy(self)
         out.rows = self.rows[idx]
-        out._index()
         return out
 
     def probs(self, z: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
         return self.members[0].probs(z, images=images)
 
-    def _per_target(self, fn, probs: torch.Tensor) -> torch.Tensor:
-        if self._groups[0][1] is None:
-            return fn(self.tempered_members[0], probs)
+    def log_likelihood(self, probs: torch.Tensor) -> torch.Tensor:
+        if self.size == 1:
+            return self.tempered_members[0].log_likelihood(probs)
         out = None
-        for k, idx in self._groups:
-            v = fn(self.tempered_members[k], probs[idx])
-            out = v.new_empty((len(probs),) + v.shape[1:]) if out is None else out
-            out = out.index_put((idx,), v)  # out of place: autograd sees every part
+        for fam in self._families:  # one batched computation per target family, not per target
+            idx = None if len(self._families) == 1 else (fam.family_of[self.rows] == fam.id).nonzero().squeeze(1)
+            v = fam.log_likelihood(probs if idx is None else probs[idx], fam.local[self.rows if idx is None else
+                                                                                 self.rows[idx]])
+            if idx is None:
+                return v
+            out = (v.new_empty(len(probs)) if out is None else out).index_put((idx,), v)  # autograd sees every part
         return out
 
-    def log_likelihood(self, probs: torch.Tensor) -> torch.Tensor:
-        return self._per_target(lambda m, p: m.log_likelihood(p), probs)
-
     def distance(self, probs: torch.Tensor) -> torch.Tensor:
-        return self._per_target(lambda m, p: m.distance(p), probs)
+        """Each row's largest gap to its own target's ideal confidence vector."""
+        if self.size == 1:
+            return self.tempered_members[0].distance(probs)
+        return (probs - self._ideal.to(probs)[self.rows]).abs().amax(-1)
 
     def _parts(self, z):
         n = self.chunk_size
@@ -178,3 +173,33 @@ def merge_params(parts: list, chains: int):
                              dtype=None if ref is None else ref.dtype)
             fields.append(t.repeat_interleave(chains))
     return type(parts[0])(*fields)
+
+
+class _Family:
+    """Targets of one kind (e.g. every `ambiguous:i,j`) with their σ's: one batched likelihood."""
+
+    def __init__(self, fid: int, ks: list[int], members, num_targets: int, device):
+        self.id = fid
+        targets = [members[k].target for k in ks]
+        self.stack = type(targets[0]).stacked(targets)
+        probe = torch.full((1, targets[0].num_classes), 1.0 / targets[0].num_classes, device=device)
+        m = targets[0].statistic(probe).shape[-1]
+        self.sigmas = torch.stack([members[k].sigmas(m, probe) for k in ks])  # (n, m), tempered
+        self.family_of = torch.full((num_targets,), -1, dtype=torch.long, device=device)
+        self.local = torch.zeros(num_targets, dtype=torch.long, device=device)
+        for j, k in enumerate(ks):
+            self.family_of[k], self.local[k] = fid, j
+
+    def log_likelihood(self, probs, which):
+        u = self.stack.statistic(probs, which)
+        s = self.sigmas.to(probs)[which]
+        z = (u - self.stack.observed(probs, which)) / s
+        return (-0.5 * z * z - s.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def _families(members, device) -> list[_Family]:
+    kinds = {}
+    for k, m in enumerate(members):
+        kinds.setdefault((type(m.target), m.target.statistic(
+            torch.full((1, m.target.num_classes), 1.0 / m.target.num_classes)).shape[-1]), []).append(k)
+    return [_Family(f, ks, members, len(members), device) for f, ks in enumerate(kinds.values())]

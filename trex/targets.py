@@ -69,6 +69,33 @@ class Target(ABC):
         """Largest absolute gap between a sample's confidences and the ideal vector, (B,)."""
         return (probs - self.ideal().to(probs)).abs().amax(-1)
 
+    @classmethod
+    def stacked(cls, targets) -> "Stacked":
+        """Several bound targets of this family as one batched statistic (see Stacked): a population
+        of targets then costs one set of tensor operations per family, not one per target."""
+        return Stacked(targets)
+
+
+class Stacked:
+    """Bound targets of one family, evaluated together: row b of `probs` belongs to target which[b].
+    This default loops over the targets present; families override `statistic` and `observed` with
+    one batched computation."""
+
+    def __init__(self, targets):
+        self.targets = list(targets)
+
+    def statistic(self, probs: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        out = None
+        for j in torch.unique(which).tolist():
+            rows = (which == j).nonzero().squeeze(1)
+            v = self.targets[j].statistic(probs[rows])
+            out = (v.new_empty((len(probs),) + v.shape[1:]) if out is None else out).index_put((rows,), v)
+        return out
+
+    def observed(self, probs: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        table = torch.stack([t.observed(probs) for t in self.targets])  # u* may not depend on probs' values
+        return table[which]
+
 
 def _replace(t: Target, **kw) -> Target:
     import dataclasses
@@ -98,6 +125,22 @@ class HighConfidence(Target):
 
     def __str__(self):
         return f"class:{self.i}"
+
+    @classmethod
+    def stacked(cls, targets):
+        return _StackedHigh(targets)
+
+
+class _StackedHigh(Stacked):
+    def __init__(self, targets):
+        super().__init__(targets)
+        self.cols = torch.tensor([t._cols()[0] for t in targets])
+
+    def statistic(self, probs, which):
+        return probs.gather(1, self.cols.to(probs.device)[which][:, None])
+
+    def observed(self, probs, which):
+        return probs.new_ones(len(which), 1)
 
 
 @dataclass(frozen=True)
@@ -145,6 +188,34 @@ class AmbiguousSubset(Target):
 
     def __str__(self):
         return "ambiguous:" + ",".join(map(str, self.members))
+
+    @classmethod
+    def stacked(cls, targets):
+        return _StackedAmbiguous(targets)
+
+
+class _StackedAmbiguous(Stacked):
+    """u1 = max_S f - min_S f and u2 = min_S f - max_{not S} f with S a per-row mask."""
+
+    def __init__(self, targets):
+        super().__init__(targets)
+        k = targets[0].num_classes
+        self.mask = torch.zeros(len(targets), k, dtype=torch.bool)
+        for j, t in enumerate(targets):
+            self.mask[j, list(t._cols())] = True
+        self.size = self.mask.sum(1)
+
+    def statistic(self, probs, which):
+        inside = self.mask.to(probs.device)[which]
+        big = torch.finfo(probs.dtype).max
+        in_max = probs.masked_fill(~inside, -big).amax(-1)
+        in_min = probs.masked_fill(~inside, big).amin(-1)
+        out_max = probs.masked_fill(inside, -big).amax(-1)
+        return torch.stack([in_max - in_min, in_min - out_max], -1)
+
+    def observed(self, probs, which):
+        size = self.size.to(probs.device)[which].to(probs.dtype)
+        return torch.stack([torch.zeros_like(size), 1.0 / size], -1)
 
 
 def Ambiguous(i: int, j: int, sigmas: tuple[float, float] | None = None) -> AmbiguousSubset:
@@ -210,6 +281,15 @@ class Confidence(Target):
 
     def __str__(self):
         return "p:" + ",".join(f"{k}={v:g}" for k, v in self.p)
+
+    @classmethod
+    def stacked(cls, targets):
+        return _StackedConfidence(targets)
+
+
+class _StackedConfidence(Stacked):
+    def statistic(self, probs, which):
+        return probs
 
 
 def interpolation(i: int, j: int, steps: int = 11) -> list[Confidence]:
