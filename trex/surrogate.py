@@ -37,11 +37,13 @@ class LogitSurrogate(nn.Module):
 
 
 def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth: int = 3, steps: int = 3000,
-                  batch: int = 2048, lr: float = 3e-3, seed: int = 0, population=None) -> tuple[LogitSurrogate, dict]:
+                  batch: int = 2048, lr: float = 3e-3, seed: int = 0, population=None,
+                  max_epochs: int = 100) -> tuple[LogitSurrogate, dict]:
     """Fit a LogitSurrogate to (z, probs) pairs by cross-entropy against the soft labels (KL to the
     classifier's probabilities), with a cosine-decayed Adam. Returns the net (eval mode, frozen) and a
     report: the fit's mean KL and largest probability error on a held-out tenth of the points, and,
-    given the population of targets it serves, that error near each target's level set."""
+    given the population of targets it serves, that error near each target's level set. A small
+    point set (the first fit, on prior draws) stops after `max_epochs` passes over it."""
     z, probs = z.detach().float(), probs.detach().float()
     if len(z) < 20:
         raise ValueError(f"need at least 20 points to fit a surrogate, got {len(z)}")
@@ -54,6 +56,7 @@ def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth
         net = LogitSurrogate(z.shape[1], probs.shape[1], hidden, depth).to(z.device)
     net.shift.copy_(z[train].mean(0))
     net.scale.copy_(z[train].std(0).clamp_min(1e-6))
+    steps = max(1, min(steps, -(-max_epochs * len(train) // batch)))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     with torch.enable_grad():
@@ -70,7 +73,7 @@ def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth
         p = probs[val]
         kl = (p * (p.clamp_min(1e-12).log() - logq)).sum(-1)
         err = (logq.exp() - p).abs().max(-1).values
-    report = {"points": len(z), "val_kl_mean": float(kl.mean()), "val_prob_err_mean": float(err.mean()),
+    report = {"points": len(z), "steps": steps, "val_kl_mean": float(kl.mean()), "val_prob_err_mean": float(err.mean()),
               "val_prob_err_p95": float(err.quantile(0.95))}
     if population is not None:
         report["regions"] = region_errors(net, z[val], p, population)
