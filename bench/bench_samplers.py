@@ -29,6 +29,7 @@ import torch
 import trex
 from lightning_modules.classifier import load_classifier
 from lightning_modules.loading import load_generator
+from trex.summary import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRESS = False
@@ -60,9 +61,7 @@ def table(rows) -> str:
             "vs_nuts_multi",
             "ess_chain_sum", "chain_ess_per_s", "vs_nuts_chain",
             "conf_ess_min", "within_0.05", "within_0.1", "accept", "divergences", "rhat_max", "confidence"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(rows, cols)
 
 
 def main(argv=None):

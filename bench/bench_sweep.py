@@ -28,6 +28,7 @@ import torch
 import trex
 from lightning_modules.classifier import load_classifier
 from lightning_modules.loading import load_generator
+from trex.summary import markdown_table as table
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = list(combinations(range(10), 2))
@@ -50,12 +51,6 @@ def quality(res) -> dict:
 
 def posteriors(dist, clf, classes, pairs, sigma):
     return [trex.RelaxedPosterior(dist, clf, f"ambiguous:{i},{j}", sigma=sigma, classes=classes) for i, j in pairs]
-
-
-def table(rows, cols) -> str:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None):

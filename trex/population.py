@@ -15,6 +15,7 @@ import math
 import torch
 
 from trex.errors import UserError
+from trex.samplers.base import value_and_grad
 
 
 def view(posterior, **changes):
@@ -124,11 +125,7 @@ class Population:
         if (parts := self._parts(z)) is not None:
             lp, grad = zip(*(p.logdensity_and_grad(z[s]) for s, p in parts))
             return torch.cat(lp), torch.cat(grad)
-        with torch.enable_grad():
-            z = z.detach().requires_grad_(True)
-            lp = self.logdensity(z)
-            (grad,) = torch.autograd.grad(lp.sum(), z)
-        return lp.detach(), grad
+        return value_and_grad(self.logdensity, z)
 
     def propose(self, z, scale, generator=None):
         return self.distribution.propose(z, scale, generator)

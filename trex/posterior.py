@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from trex.samplers.base import value_and_grad
 from trex.targets import Target, parse
 
 OUTPUTS = ("logits", "log_probs", "probs")
@@ -84,11 +85,7 @@ class RelaxedPosterior:
         if (parts := self._chunks(z)) is not None:
             lp, grad = zip(*(self.logdensity_and_grad(c) for c in parts))
             return torch.cat(lp), torch.cat(grad)
-        with torch.enable_grad():
-            z = z.detach().requires_grad_(True)
-            lp = self.logdensity(z)
-            (grad,) = torch.autograd.grad(lp.sum(), z)
-        return lp.detach(), grad
+        return value_and_grad(self.logdensity, z)
 
     def propose(self, z, scale, generator=None):
         return self.distribution.propose(z, scale, generator)

@@ -51,3 +51,10 @@ def diagnostics_table(rows) -> str:
                      f"{r['confidence_rhat_max']:.2f} | {r['ess_bulk_min']:.0f} | {r['confidence_ess_bulk_min']:.0f} | "
                      f"{_stuck(r)} | {r['wall_s']:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def markdown_table(rows: list[dict], cols: list[str]) -> str:
+    """A Markdown table of `rows` over `cols` ('-' where a row has no value)."""
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from trex.samplers.base import value_and_grad
+
 
 class LogitSurrogate(nn.Module):
     """z (B, D) -> class log-probabilities (B, K): an MLP with smooth (SiLU) units, because HMC follows
@@ -96,11 +98,7 @@ class SurrogatePosterior:
         return post.distribution.log_prior(z) + post.log_likelihood(self.net(z).exp())
 
     def logdensity_and_grad(self, z: torch.Tensor):
-        with torch.enable_grad():
-            z = z.detach().requires_grad_(True)
-            lp = self.logdensity(z)
-            (grad,) = torch.autograd.grad(lp.sum(), z)
-        return lp.detach(), grad
+        return value_and_grad(self.logdensity, z)
 
     def subset(self, idx) -> "SurrogatePosterior":
         sub = getattr(self.posterior, "subset", None)

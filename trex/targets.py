@@ -70,13 +70,13 @@ class Target(ABC):
         return (probs - self.ideal().to(probs)).abs().amax(-1)
 
     @classmethod
-    def stacked(cls, targets) -> "Stacked":
-        """Several bound targets of this family as one batched statistic (see Stacked): a population
+    def stacked(cls, targets) -> "TargetStack":
+        """Several bound targets of this family as one batched statistic (see TargetStack): a population
         of targets then costs one set of tensor operations per family, not one per target."""
-        return Stacked(targets)
+        return TargetStack(targets)
 
 
-class Stacked:
+class TargetStack:
     """Bound targets of one family, evaluated together: row b of `probs` belongs to target which[b].
     This default loops over the targets present; families override `statistic` and `observed` with
     one batched computation."""
@@ -128,10 +128,10 @@ class HighConfidence(Target):
 
     @classmethod
     def stacked(cls, targets):
-        return _StackedHigh(targets)
+        return _HighStack(targets)
 
 
-class _StackedHigh(Stacked):
+class _HighStack(TargetStack):
     def __init__(self, targets):
         super().__init__(targets)
         self.cols = torch.tensor([t._cols()[0] for t in targets])
@@ -191,10 +191,10 @@ class AmbiguousSubset(Target):
 
     @classmethod
     def stacked(cls, targets):
-        return _StackedAmbiguous(targets)
+        return _AmbiguousStack(targets)
 
 
-class _StackedAmbiguous(Stacked):
+class _AmbiguousStack(TargetStack):
     """u1 = max_S f - min_S f and u2 = min_S f - max_{not S} f with S a per-row mask."""
 
     def __init__(self, targets):
@@ -284,10 +284,10 @@ class Confidence(Target):
 
     @classmethod
     def stacked(cls, targets):
-        return _StackedConfidence(targets)
+        return _ConfidenceStack(targets)
 
 
-class _StackedConfidence(Stacked):
+class _ConfidenceStack(TargetStack):
     def statistic(self, probs, which):
         return probs
 

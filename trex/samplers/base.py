@@ -67,6 +67,15 @@ class RunResult(NamedTuple):
     wall_time: float  # seconds
 
 
+def value_and_grad(logdensity, z: Tensor):
+    """(logdensity(z), its gradient in z), per chain: what a target's logdensity_and_grad returns."""
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        lp = logdensity(z)
+        (grad,) = torch.autograd.grad(lp.sum(), z)
+    return lp.detach(), grad
+
+
 def evaluate(target, position: Tensor, with_grad: bool = True):
     """Call the target and make its output safe to store.
 
