@@ -21,6 +21,14 @@ GROUND_RGB = (0.62, 0.62, 0.60)
 SKY_RGB = (0.80, 0.82, 0.85)
 
 
+def object_centres(s: torch.Tensor):
+    """Slots (B, M, FIELDS) -> each object's 3-D centre (B, M, 3), radius (B, M) and shape index (B, M)."""
+    r = RADIUS.to(s)[s[..., SIZE].clamp(0, 1).long()]
+    shape = s[..., SHAPE].round().long().clamp(0, len(vocab.SHAPES) - 1)
+    height = torch.where(shape == vocab.SHAPES.index("cube"), r * shapes.CUBE_HALF, r)  # resting on the ground
+    return torch.stack([s[..., X], s[..., Y], height], -1), r, shape
+
+
 class Camera:
     """A pinhole camera at `eye` looking at `target` (z up), square image of `size` pixels."""
 
@@ -89,12 +97,9 @@ class Renderer:
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     def _objects(self, s):
-        r = RADIUS.to(s)[s[..., SIZE].clamp(0, 1).long()]
-        shape = s[..., SHAPE].round().long().clamp(0, len(vocab.SHAPES) - 1)
+        centre, r, shape = object_centres(s)
         cube = shape == vocab.SHAPES.index("cube")
         sphere = shape == vocab.SHAPES.index("sphere")
-        height = torch.where(cube, r * shapes.CUBE_HALF, r)           # centre height above the ground
-        centre = torch.stack([s[..., X], s[..., Y], height], -1)
         bound = torch.where(cube, r * shapes.CUBE_HALF * math.sqrt(3), torch.where(sphere, r, r * math.sqrt(2)))
         return centre, r, shape, bound, s[..., EXISTS] > 0.5
 
