@@ -2,7 +2,7 @@
 
 Loss: cross-entropy of the answer to random counting questions, plus two auxiliary terms from
 the scene graph, which the data has for free: the per-cell object density (squared error against
-each object's splatted centre) and the attributes of the cells each object covers (cross-entropy
+a blob at each object's projected centre, and of its total against the object count) and the attributes of the cells each object covers (cross-entropy
 weighted by the splat). The auxiliary terms teach the maps their meaning directly; the answer term
 sets how sharp the answer distribution is (τ).
 """
@@ -21,7 +21,7 @@ from trex.safeload import CheckpointError, read
 
 class CountingModule(pl.LightningModule):
     def __init__(self, width: int = 64, lr: float = 2e-3, weight_decay: float = 0.0, questions_per_scene: int = 8,
-                 density_weight: float = 1.0, attribute_weight: float = 1.0, answer_weight: float = 0.1,
+                 density_weight: float = 1.0, attribute_weight: float = 1.0, answer_weight: float = 1.0,
                  image_size: int = 128, scheduler: str | None = "onecycle"):
         super().__init__()
         self.save_hyperparameters()
@@ -36,7 +36,9 @@ class CountingModule(pl.LightningModule):
     def _losses(self, images, scenes, questions, answers):
         density, logp = self.net.maps(images)
         target, (ib, cell, w, labels) = cell_targets(scenes, self.camera)
-        density_loss = (density - target).square().sum((1, 2)).mean()
+        # the map, and its total: the count of all objects gets a direct gradient, not only through the map
+        density_loss = (density - target).square().sum((1, 2)).mean() \
+            + (density.sum((1, 2)) - target.sum((1, 2))).square().mean()
         attr_loss = 0.0
         for k, lp in enumerate(logp):
             flat = lp.flatten(2)[ib, :, cell]                          # (N, K) at each object's cells

@@ -78,10 +78,12 @@ class SceneCounter(nn.Module):
         return self.answer_logits(self.count(images, questions))
 
 
-def cell_targets(scenes: torch.Tensor, camera, stride: int = STRIDE):
-    """Training targets from the scene graphs: each existing object's projected centre splatted
-    bilinearly onto its four nearest cells. Returns the density map (B, h, w) and, per (object,
-    cell) pair, (scene index, flat cell index, weight, attribute labels (N, 4))."""
+def cell_targets(scenes: torch.Tensor, camera, stride: int = STRIDE, blur: float = 1.0):
+    """Training targets from the scene graphs: each existing object's projected centre spread as a
+    Gaussian blob (σ = `blur` cells, over the 5 × 5 nearest cells, summing to one). A blob rather
+    than a point because the count only needs the mass of each object, not where its centre is to
+    a fraction of a cell. Returns the density map (B, h, w) and, per (object, cell) pair, (scene
+    index, flat cell index, weight, attribute labels (N, 4))."""
     from trex.scenes.render import object_centres
     s = vocab.as_slots(scenes)
     b, m = s.shape[:2]
@@ -89,22 +91,16 @@ def cell_targets(scenes: torch.Tensor, camera, stride: int = STRIDE):
     centre, _, _ = object_centres(s)
     rc = camera.project(centre.cpu()).to(scenes.device)
     cell = (rc + 0.5) / stride - 0.5                       # cell centres at integer coordinates
-    # an object whose centre is outside the picture is still counted: it goes to the border cell
-    cell = cell.clamp(0, g - 1)
-    base = cell.floor().clamp(max=g - 2)
-    frac = cell - base
-    rows, cols, weights = [], [], []
-    for dr in (0, 1):
-        for dc in (0, 1):
-            rows.append(base[..., 0] + dr)
-            cols.append(base[..., 1] + dc)
-            wr = frac[..., 0] if dr else 1 - frac[..., 0]
-            wc = frac[..., 1] if dc else 1 - frac[..., 1]
-            weights.append(wr * wc)
-    rows, cols, weights = (torch.stack(v, -1).reshape(b, m * 4) for v in (rows, cols, weights))
-    exists = (s[..., vocab.EXISTS] > 0.5).repeat_interleave(4, 1)
-    flat = (rows * g + cols).long()
-    density = torch.zeros(b, g * g, device=scenes.device).scatter_add_(1, flat, weights * exists)
-    labels = torch.stack([s[..., f].round().long() for f in vocab.DISCRETE], -1).repeat_interleave(4, 1)
+    near = cell.round()
+    off = torch.arange(-2, 3, device=scenes.device, dtype=cell.dtype)
+    rows = (near[..., 0:1, None] + off[:, None]).expand(b, m, 5, 5)
+    cols = (near[..., 1:2, None] + off[None, :]).expand(b, m, 5, 5)
+    w = torch.exp(-((rows - cell[..., 0:1, None]) ** 2 + (cols - cell[..., 1:2, None]) ** 2) / (2 * blur ** 2))
+    w = (w / w.sum((-1, -2), keepdim=True)).reshape(b, m * 25)
+    # an object whose blob (or centre) is outside the picture is still counted: its mass goes to the border
+    flat = (rows.clamp(0, g - 1) * g + cols.clamp(0, g - 1)).long().reshape(b, m * 25)
+    exists = (s[..., vocab.EXISTS] > 0.5).repeat_interleave(25, 1)
+    density = torch.zeros(b, g * g, device=scenes.device).scatter_add_(1, flat, w * exists)
+    labels = torch.stack([s[..., f].round().long() for f in vocab.DISCRETE], -1).repeat_interleave(25, 1)
     ib, io = exists.nonzero(as_tuple=True)
-    return density.reshape(b, g, g), (ib, flat[ib, io], weights[ib, io], labels[ib, io])
+    return density.reshape(b, g, g), (ib, flat[ib, io], w[ib, io], labels[ib, io])
