@@ -29,7 +29,7 @@ def run(cfg: DictConfig) -> dict:
     rows, notes, grid = [], {}, []
     for t in targets:
         res, prior, clf = experiment.sample_target(counter, t, plan, cfg.sigma, cfg.num_objects, cfg.scale,
-                                                   cfg.target_accept)
+                                                   cfg.target_accept, folder=out / t.name)
         res.save(out / t.name)
         rows.append(experiment.summary(res, t))
         print(json.dumps(rows[-1]), flush=True)
@@ -43,6 +43,7 @@ def run(cfg: DictConfig) -> dict:
                 continue
             e = experiment.explain_draws(clf, prior, z, t, cfg.smoothgrad_samples, cfg.smoothgrad_stdev)
             notes[t.name] = {"confident_wrong_draws": len(z), "salient_is_decisive": float(e["agree"].float().mean()),
+                             "salient_removal_flips": float(e["salient_flips"].float().mean()),
                              "p_full_mean": float(e["full"].mean()),
                              "p_without_decisive_mean": float(e["without"].gather(1, e["decisive"][:, None]).mean()),
                              "scenes": [vocab.describe(x) for x in z[:cfg.figure_rows]]}
@@ -58,11 +59,13 @@ def run(cfg: DictConfig) -> dict:
 
 def table(rows, notes) -> str:
     head = ("| target | question → answer | world | mean ± std p(answer) | share > 0.9 | true answer | "
-            "confident & wrong | salient = decisive | paper (mean ± std) |\n|---|---|---|---|---|---|---|---|---|")
+            "confident & wrong | salient = decisive; salient's removal < 0.5 | paper (mean ± std) |\n"
+            "|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         n = notes.get(r["name"], {})
-        agree = f"{n['salient_is_decisive']:.2f} of {n['confident_wrong_draws']}" if n.get("confident_wrong_draws") \
+        agree = f"{n['salient_is_decisive']:.2f}; {n['salient_removal_flips']:.2f} (of {n['confident_wrong_draws']})" \
+            if n.get("confident_wrong_draws") \
             else ("none to explain" if r["name"] in notes else "")
         lines.append(f"| {r['name']} | {r['question']} → {r['answer']} | {r['world']} | {r['mean']:.3f} ± {r['std']:.3f} "
                      f"| {r['above_0.9']:.2f} | {r['true_answer_share']:.2f} | {r['confident_and_wrong']:.2f} | {agree} "

@@ -44,10 +44,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    rows = []
+    rows, rates = [], {}
     for threads in args.threads:
         for size in args.sizes:
-            rate = measure(size, threads, args.batch, args.repeats)
+            rate = rates[threads, size] = measure(size, threads, args.batch, args.repeats)
             rows.append(f"| {size}×{size} | {threads} | {args.batch} | {rate:.0f} | {rate / BLENDER:,.0f}× |")
             print(rows[-1], flush=True)
     load = os.getloadavg()
@@ -58,6 +58,10 @@ def main():
              f"CPU: {os.cpu_count()} cores ({cpu}), torch {torch.__version__}; load average when measured "
              f"{load[0]:.1f} (the machine is shared: other jobs were running). Scenes: 5-object prior draws, "
              f"median of {args.repeats} batches after a warm-up batch.", "", *head, *rows, ""]
+    slower = [s for (t, s) in rates if t > 1 and (1, s) in rates and rates[t, s] < rates[1, s]]
+    if slower:
+        lines += ["More threads were slower here: with more runnable jobs than cores, torch's threads wait on "
+                  "each other at every operation, so on a shared machine one thread renders fastest.", ""]
     text = "\n".join(lines)
     print(text)
     if args.out:

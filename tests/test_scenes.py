@@ -166,6 +166,7 @@ def test_rwm_over_scenes_matches_exact_enumeration():
     prior = _Features(num_objects=(1, 2), max_objects=2, shapes=("cube", "sphere"), pos_step=0.0, rot_step=0.0,
                       discrete_rate=0.3, flip_rate=0.6)
     z_exact, w = _exact_posterior(sigma)
+    assert len(z_exact) == 3 * 64 ** 2 - 32 ** 2        # the 32² pairs of two large objects overlap
     exact = torch.zeros(27, dtype=torch.float64).index_add_(0, _summary(z_exact), w)
     post = trex.RelaxedPosterior(prior, _CountScore(), "class:0", sigma=sigma, classes=[0, 1])
     chains = 128

@@ -86,4 +86,4 @@ def test_saliency_and_removal_find_the_object_the_answer_hinges_on():
     e = experiment.explain_draws(clf, prior, z, t, samples=4, stdev=0.02)
     assert e["salient"].tolist() == [1, 3] and e["decisive"].tolist() == [1, 3] and e["agree"].all()
     assert (e["without"].gather(1, e["decisive"][:, None])[:, 0] < e["full"]).all()
-    assert e["saliency"].shape == (2, 128, 128)
+    assert e["salient_flips"].all() and e["saliency"].shape == (2, 128, 128)

@@ -37,12 +37,15 @@ class SceneTarget:
 
 
 def sample_target(counter, target: SceneTarget, plan: trex.Plan, sigma=0.05, num_objects=5, scale=0.5,
-                  target_accept=0.234, device="cpu"):
-    """RWM over scene graphs for one target; returns (SampleSet, prior, the fixed-question classifier)."""
+                  target_accept=0.234, device="cpu", folder=None):
+    """RWM over scene graphs for one target; returns (SampleSet, prior, the fixed-question classifier).
+    With `folder`, a finished run of the same plan, sampler and weights there is reused."""
     prior = target.prior(num_objects, device=device)
     clf = FixedQuestion(counter, target.question).to(device)
     post = trex.RelaxedPosterior(prior, clf, f"class:{target.answer}", sigma=sigma, classes=list(range(NUM_ANSWERS)))
-    run = trex.sample(post, trex.samplers.RWM(scale=scale, target_accept=target_accept), plan)
+    sampler = trex.samplers.RWM(scale=scale, target_accept=target_accept)
+    old = trex.runner.finished(folder, post, sampler, plan) if folder is not None else None
+    run = old or trex.sample(post, sampler, plan)
     run.meta["scene_target"] = {"name": target.name, "question": target.question, "answer": target.answer,
                                 "kind": target.kind, "world": target.world}
     return run, prior, clf
@@ -78,8 +81,10 @@ def pick(run, target: SceneTarget, n: int, wrong_only: bool) -> torch.Tensor:
 
 
 def explain_draws(clf, prior, z: torch.Tensor, target: SceneTarget, samples=16, stdev=0.1):
-    """Per scene: SmoothGrad map, saliency mass per object, p without each object, and whether the
-    most salient object is the one whose removal lowers p(answer) most."""
+    """Per scene: SmoothGrad map, saliency mass per object, p without each object, whether the most
+    salient object is the one whose removal lowers p(answer) most (`agree`), and whether removing
+    the most salient object takes p(answer) below 0.5 (`salient_flips`: several objects may each
+    be decisive)."""
     img, ids = prior.renderer.render(z)
     sal = explain.smoothgrad(clf, img, target.answer, samples=samples, stdev=stdev)
     mass = explain.object_saliency(sal, ids, prior.max_objects)
@@ -88,5 +93,6 @@ def explain_draws(clf, prior, z: torch.Tensor, target: SceneTarget, samples=16, 
     exists = vocab.as_slots(z)[..., vocab.EXISTS] > 0.5
     salient = torch.where(exists, mass, torch.full_like(mass, -1)).argmax(1)
     decisive = torch.nan_to_num(drop, nan=-np.inf).argmax(1)
+    flips = without.gather(1, salient[:, None])[:, 0] < 0.5
     return {"images": img, "ids": ids, "saliency": sal, "mass": mass, "full": full, "without": without,
-            "salient": salient, "decisive": decisive, "agree": salient == decisive}
+            "salient": salient, "decisive": decisive, "agree": salient == decisive, "salient_flips": flips}
