@@ -62,6 +62,15 @@ def test_training_step_through_train_py(tmp_path):
     from lightning_modules.counting import load_counter
     net = load_counter(out["best_checkpoint"])
     assert isinstance(net, SceneCounter) and not net.training
+    # and sample_scenes.py runs on it: two targets, a few RWM steps, the explanation of any confident failure
+    import sample_scenes
+    scfg = compose_cfg("sample_scenes", [f"counter={out['best_checkpoint']}", "targets=[five_spheres,failure_one_cube]",
+                                         "num_chains=2", "num_warmup=4", "num_samples=3", "init_candidates=2",
+                                         "progress=false", "smoothgrad_samples=2"], tmp_path / "sample")
+    res = sample_scenes.run(scfg)
+    assert [r["name"] for r in res["summary"]] == ["five_spheres", "failure_one_cube"]
+    assert all(r["draws"] == 6 and 0 <= r["mean"] <= 1 for r in res["summary"])
+    assert (tmp_path / "sample" / "scenes.png").exists() and "failure_one_cube" in res["explanations"]
 
 
 class _RedDetector(torch.nn.Module):
