@@ -44,6 +44,7 @@ def run(cfg: DictConfig) -> dict:
             e = experiment.explain_draws(clf, prior, z, t, cfg.smoothgrad_samples, cfg.smoothgrad_stdev)
             notes[t.name] = {"confident_wrong_draws": len(z), "salient_is_decisive": float(e["agree"].float().mean()),
                              "salient_removal_flips": float(e["salient_flips"].float().mean()),
+                             "salient_per_pixel_is_decisive": float(e["agree_mean"].float().mean()),
                              "p_full_mean": float(e["full"].mean()),
                              "p_without_decisive_mean": float(e["without"].gather(1, e["decisive"][:, None]).mean()),
                              "scenes": [vocab.describe(x) for x in z[:cfg.figure_rows]]}

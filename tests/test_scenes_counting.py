@@ -94,5 +94,6 @@ def test_saliency_and_removal_find_the_object_the_answer_hinges_on():
     z = torch.stack([make_scene(s) for s in scenes])
     e = experiment.explain_draws(clf, prior, z, t, samples=4, stdev=0.02)
     assert e["salient"].tolist() == [1, 3] and e["decisive"].tolist() == [1, 3] and e["agree"].all()
+    assert e["salient_mean"].tolist() == [1, 3]
     assert (e["without"].gather(1, e["decisive"][:, None])[:, 0] < e["full"]).all()
     assert e["salient_flips"].all() and e["saliency"].shape == (2, 128, 128)

@@ -94,5 +94,10 @@ def explain_draws(clf, prior, z: torch.Tensor, target: SceneTarget, samples=16, 
     salient = torch.where(exists, mass, torch.full_like(mass, -1)).argmax(1)
     decisive = torch.nan_to_num(drop, nan=-np.inf).argmax(1)
     flips = without.gather(1, salient[:, None])[:, 0] < 0.5
+    # mass favours large objects; the mean saliency per visible pixel does not
+    area = explain.object_saliency(torch.ones_like(sal), ids, prior.max_objects)
+    mean = torch.where(exists & (area > 0), mass / area.clamp(min=1), torch.full_like(mass, -1))
+    salient_mean = mean.argmax(1)
     return {"images": img, "ids": ids, "saliency": sal, "mass": mass, "full": full, "without": without,
-            "salient": salient, "decisive": decisive, "agree": salient == decisive, "salient_flips": flips}
+            "salient": salient, "decisive": decisive, "agree": salient == decisive, "salient_flips": flips,
+            "salient_mean": salient_mean, "agree_mean": salient_mean == decisive}
