@@ -178,3 +178,23 @@ registry.register(registry.DatasetSpec(
     aliases=("syndigits", "synth_digits", "synth-digits"),
     ensure=ensure, load=load, location=lambda d: Path(d) / FOLDER,
     about="synthetic house-number digits rendered from matplotlib's fonts, 32x32 RGB -> 28x28 grey"), replace=True)
+
+
+def grid(path, n: int = 64, seed: int = 0) -> None:
+    """The first n training images, 32x32 RGB as rendered (left) and 28x28 grey as LeNet reads them
+    (right), with their labels printed row by row."""
+    import torch
+    from torchvision.utils import make_grid, save_image
+    rgb, y = generate(seed, "train", n, rgb=True)
+    nrow = int(round(n ** 0.5))
+    left = make_grid(torch.tensor(rgb).permute(0, 3, 1, 2).float() / 255, nrow=nrow, pad_value=1)
+    grey = torch.nn.functional.pad(torch.tensor(to_gray28(rgb)).float().unsqueeze(1) / 255, (2, 2, 2, 2), value=0)
+    right = make_grid(grey.expand(-1, 3, -1, -1), nrow=nrow, pad_value=1)
+    gap = torch.ones(3, left.shape[1], 8)
+    save_image(torch.cat([left, gap, right], 2), path)
+    print("labels, row by row:\n" + "\n".join(" ".join(map(str, y[i:i + nrow])) for i in range(0, n, nrow)))
+
+
+if __name__ == "__main__":  # python -m datamodules.synthdigits docs/img/synthdigits.png
+    import sys
+    grid(sys.argv[1] if len(sys.argv) > 1 else "synthdigits.png")
