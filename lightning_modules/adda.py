@@ -1,8 +1,14 @@
 """Domain adaptation (paper Sec. 4.8): the LeNet baseline trained on the source alone, and ADDA.
 
-ADDA (Tzeng et al. 2017): the target encoder starts as a copy of the source encoder and is trained
+ADDA (Tzeng et al. 2017): the target network starts as a copy of the source network and is trained
 against a domain discriminator on unlabeled target images until the discriminator cannot tell its
-features from the (frozen) source encoder's; the source classifier head, frozen, reads them.
+outputs from the (frozen) source network's. `align` says which outputs the discriminator reads:
+  "logits"   (default) the LeNet's 10 outputs, as the ADDA reference code does for LeNet (its adversary
+             reads the network's last layer); the whole target copy adapts, the source stays frozen;
+  "features" the 500-d penultimate features (the paper's figure: target encoder vs frozen source
+             encoder); the source head is shared and frozen.
+Measured here (synthdigits -> MNIST, 800 iterations): "logits" 0.61 -> 0.72 MNIST test accuracy;
+"features" did not improve (0.63 -> 0.55 after 1,720 iterations at lr 2e-4; 0.62 at lr 1e-5).
 Both modules log the target (MNIST) test accuracy every epoch under `target/acc`.
 
 Both checkpoints read as plain classifiers (`load_classifier`): hyperparameters `net`, `classes`,
@@ -99,23 +105,26 @@ def adda_step(source_encoder, target_encoder, disc, opt_d, opt_t, xs, xt, backwa
 class ADDAModule(_TargetMetrics, pl.LightningModule):
     """ADDA on top of a trained source classifier checkpoint (`source_checkpoint`).
 
-    `net` is the classifier that is kept: the target encoder (`net.body`, trained) and the source head
-    (`net.head`, frozen). `source` is the source classifier, frozen. The source weights are read in
-    `setup`, so a config composes (and a checkpoint loads) without that file.
+    `net` is the classifier that is kept: the target network (with align="features" only its encoder
+    `net.body` trains and the source head stays frozen). `source` is the source classifier, frozen.
+    The source weights are read in `setup`, so a config composes (and a checkpoint loads) without that file.
     """
 
     def __init__(self, source_checkpoint: str | None = None, lr: float = 2e-4, beta1: float = 0.5,
                  disc_lr: float | None = None, disc_hidden: int = 500, net: str = "lenet",
                  classes: list[int] | None = None, dataset: str | None = None, net_kwargs: dict | None = None,
-                 adapted_to: str | None = None):
+                 adapted_to: str | None = None, align: str = "logits"):
         super().__init__()
+        if align not in ("logits", "features"):
+            raise ValueError(f"align must be 'logits' or 'features', got {align!r}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.classes = list(range(10)) if classes is None else [int(c) for c in classes]
+        self.hparams.classes = self.classes  # the checkpoint reads as a classifier (load_classifier)
         self.net = build_network(net, len(self.classes), **(net_kwargs or {}))
         self.source = copy.deepcopy(self.net).requires_grad_(False)
-        self.net.head.requires_grad_(False)
-        self.disc = discriminator(self.net.num_features, disc_hidden)
+        self.net.head.requires_grad_(align == "logits")
+        self.disc = discriminator(len(self.classes) if align == "logits" else self.net.num_features, disc_hidden)
         self._init_target_metrics(len(self.classes))
         self.val_acc = MulticlassAccuracy(num_classes=len(self.classes), average="micro")
         self._loaded = False
@@ -154,7 +163,8 @@ class ADDAModule(_TargetMetrics, pl.LightningModule):
     def training_step(self, batch, batch_idx):
         opt_d, opt_t = self.optimizers()
         self.source.eval()
-        out = adda_step(self.source.body, self.net.body, self.disc, opt_d, opt_t, batch["source"][0],
+        src, tgt = (self.source, self.net) if self.hparams.align == "logits" else (self.source.body, self.net.body)
+        out = adda_step(src, tgt, self.disc, opt_d, opt_t, batch["source"][0],
                         batch["target"][0], backward=self.manual_backward)
         self.log_dict({f"train/{k}": v for k, v in out.items()}, on_step=False, on_epoch=True, prog_bar=True)
 
@@ -174,5 +184,6 @@ class ADDAModule(_TargetMetrics, pl.LightningModule):
         hp = self.hparams
         betas = (hp.beta1, 0.999)
         opt_d = torch.optim.Adam(self.disc.parameters(), lr=hp.disc_lr or hp.lr, betas=betas)
-        opt_t = torch.optim.Adam(self.net.body.parameters(), lr=hp.lr, betas=betas)
+        trained = self.net if hp.align == "logits" else self.net.body
+        opt_t = torch.optim.Adam(trained.parameters(), lr=hp.lr, betas=betas)
         return [opt_d, opt_t]

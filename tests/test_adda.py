@@ -48,6 +48,22 @@ def test_adda_step_moves_the_target_encoder_only():
     assert loss.item() < before.item()
 
 
+def test_adda_step_on_logits_moves_the_whole_target_copy_only():
+    """align="logits" (ADDA's code for LeNet): the adversary reads the networks' outputs."""
+    from lightning_modules.adda import adda_step, discriminator
+    from lightning_modules.components.classifiers import LeNet
+    torch.manual_seed(1)
+    source = LeNet().requires_grad_(False)
+    target = LeNet()
+    target.load_state_dict(source.state_dict())
+    disc = discriminator(10)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4)
+    opt_t = torch.optim.Adam(target.parameters(), lr=2e-4)
+    src0, tgt0 = _params(source), _params(target)
+    adda_step(source, target, disc, opt_d, opt_t, torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28))
+    assert _same(_params(source), src0) and not _same(_params(target), tgt0)
+
+
 @pytest.fixture
 def inverted_mnist():
     """A source domain registered here, without touching MNIST's code: MNIST with its grey levels inverted."""
@@ -77,6 +93,11 @@ def test_baseline_and_adda_train_through_train_py(inverted_mnist, tmp_path):
     base, classes = load_classifier(src["best_checkpoint"])
     adapted, classes2 = load_classifier(adda["best_checkpoint"])
     assert classes == classes2 == list(range(10)) and adapted.trained_on == base.trained_on == inverted_mnist
+    assert not _same(_params(adapted.body), _params(base.body))
+    # aligned on the 500-d features, the source head is shared and stays as it was
+    feat = train_entry.train(tiny(tmp_path / "feat", "adda/adda", f"data.source={inverted_mnist}", "model.align=features",
+                                  f"model.source_checkpoint={src['best_checkpoint']}", "trainer.limit_train_batches=3"))
+    adapted = load_classifier(feat["best_checkpoint"])[0]
     assert _same(_params(adapted.head), _params(base.head)) and not _same(_params(adapted.body), _params(base.body))
 
 
