@@ -80,8 +80,8 @@ def train(cfg: DictConfig) -> dict:
     last = saved["last"]  # the "last" callback keeps exactly one checkpoint: the latest epoch's
     best = saved.get("best") or last
     if cfg.get("test") and type(model).test_step is not pl.LightningModule.test_step:
-        for k, v in trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)[0].items():
-            metrics[k] = float(v)
+        for loader in trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True):
+            metrics.update({k: float(v) for k, v in loader.items()})  # one dict per test loader (domain adaptation: two)
     result = {"name": cfg.name, "metrics": metrics, "best_checkpoint": best, "last_checkpoint": last,
               "wall_time_s": round(time.time() - start, 1), "epochs": trainer.current_epoch,
               "model": cfg.model._target_, "data": OmegaConf.to_container(cfg.data, resolve=True),

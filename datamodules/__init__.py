@@ -1,9 +1,11 @@
-"""Datasets: sources (no heavy imports) and the Lightning DataModule (imported lazily,
-so that ``python -m datamodules.prepare`` starts fast)."""
+"""Datasets: a registry of dataset descriptions, their sources (no heavy imports) and the Lightning
+DataModule (imported lazily, so that ``python -m datamodules.prepare`` starts fast)."""
+from . import registry
+from .registry import DatasetSpec, register
 from .sources import (CLASS_NAMES, DataDirError, DataUnavailableError, check_writable,
                       ensure_dataset)
 
-__all__ = ["ImageDataModule", "ensure_dataset", "DataUnavailableError", "CLASS_NAMES",
+__all__ = ["ImageDataModule", "DatasetSpec", "register", "registry", "ensure_dataset", "DataUnavailableError", "CLASS_NAMES",
            "DataDirError", "check_writable"]
 
 

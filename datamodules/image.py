@@ -1,4 +1,4 @@
-"""LightningDataModule for MNIST / Fashion-MNIST as in-memory tensors in [0, 1]."""
+"""LightningDataModule for any registered image dataset (datamodules.registry) as in-memory tensors in [0, 1]."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -7,16 +7,16 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .sources import CLASS_NAMES, canonical_name, ensure_dataset
+from . import registry
+from .sources import ensure_dataset
 
 
 class ImageDataModule(pl.LightningDataModule):
-    """28x28 grey images, float in [0, 1] of shape (N, 1, 28, 28), no mean/std normalisation.
+    """Images of a registered dataset, float in [0, 1] of shape (N, *dims) (MNIST, Fashion and the
+    synthetic digits: (N, 1, 28, 28)), no mean/std normalisation.
 
     ``include``/``exclude`` select original labels; kept labels are remapped to 0..K-1 in
     sorted order (``classes[k]`` is the original label of class ``k``)."""
-
-    dims = (1, 28, 28)
 
     def __init__(self, dataset: str = "mnist", data_dir: str = "data",
                  include: Optional[Sequence[int]] = None, exclude: Optional[Sequence[int]] = None,
@@ -24,9 +24,11 @@ class ImageDataModule(pl.LightningDataModule):
                  num_workers: int = 0, pin_memory: bool = False,
                  subset_train: Optional[int] = None):
         super().__init__()
-        self.dataset = canonical_name(dataset)
+        self.dataset = registry.get(dataset).name
+        self.dims = tuple(self.spec.shape)
         self.data_dir = str(data_dir)
-        valid = list(range(len(CLASS_NAMES[self.dataset])))
+        names = self.spec.class_names
+        valid = list(range(len(names)))
 
         def check(labels, what):
             if labels is None:
@@ -36,7 +38,7 @@ class ImageDataModule(pl.LightningDataModule):
             if bad:
                 raise ValueError(f"{what}: unknown label(s) {bad} for {self.dataset}; valid labels: "
                                  + ", ".join(f"{c} ({n})" for c, n in
-                                             zip(valid, CLASS_NAMES[self.dataset])))
+                                             zip(valid, names)))
             return labels
 
         inc, exc = check(include, "include"), check(exclude, "exclude")
@@ -58,6 +60,10 @@ class ImageDataModule(pl.LightningDataModule):
         self.train_set = self.val_set = self.test_set = None
 
     @property
+    def spec(self) -> registry.DatasetSpec:
+        return registry.get(self.dataset)  # looked up, not kept: the spec holds functions (pickling)
+
+    @property
     def classes(self) -> list[int]:
         return list(self._classes)
 
@@ -67,7 +73,7 @@ class ImageDataModule(pl.LightningDataModule):
 
     @property
     def class_names(self) -> list[str]:
-        return [CLASS_NAMES[self.dataset][c] for c in self._classes]
+        return [self.spec.class_names[c] for c in self._classes]
 
     def to_original(self, idx) -> torch.Tensor:
         """Map remapped class indices (tensor/list/int) back to original labels."""
@@ -79,13 +85,14 @@ class ImageDataModule(pl.LightningDataModule):
         ensure_dataset(self.dataset, self.data_dir)
 
     def _load(self, train: bool):
-        from torchvision.datasets import MNIST, FashionMNIST
+        from pathlib import Path
 
-        cls = MNIST if self.dataset == "mnist" else FashionMNIST
-        ds = cls(root=self.data_dir, train=train, download=False)
-        y = self.label_map[ds.targets.long()]
+        images, labels = self.spec.load(Path(self.data_dir), train)
+        images, labels = torch.as_tensor(images), torch.as_tensor(labels)
+        y = self.label_map[labels.long()]
         keep = y >= 0
-        x = ds.data[keep].unsqueeze(1).float().div_(255.0)
+        x = images[keep]
+        x = (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255.0)  # uint8 (N, H, W) or (N, C, H, W)
         return x, y[keep]
 
     def setup(self, stage: Optional[str] = None) -> None:

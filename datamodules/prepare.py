@@ -1,4 +1,4 @@
-"""Fetch datasets into the data folder: ``python -m datamodules.prepare mnist fashion --data-dir data``."""
+"""Fetch (or generate) registered datasets into the data folder: ``python -m datamodules.prepare mnist fashion --data-dir data``."""
 from __future__ import annotations
 
 import argparse
@@ -6,12 +6,13 @@ import logging
 import os
 import sys
 
+from . import registry
 from .sources import DataDirError, DataUnavailableError, ensure_dataset, raw_dir
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m datamodules.prepare", description=__doc__)
-    p.add_argument("datasets", nargs="+", help="mnist, fashion (alias fashion_mnist, fashion-mnist)")
+    p.add_argument("datasets", nargs="+", help="registered datasets: " + ", ".join(registry.names()))
     p.add_argument("--data-dir", default=os.environ.get("DATA_DIR", "data"),
                    help="data folder (default: $DATA_DIR or ./data)")
     p.add_argument("-q", "--quiet", action="store_true", help="only print the result lines")

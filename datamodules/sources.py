@@ -30,15 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from datamodules import registry
+from datamodules.registry import CLASS_NAMES  # noqa: F401  (the old name, now read from the registry)
+
 log = logging.getLogger(__name__)
 
-CLASS_NAMES = {
-    "mnist": [str(i) for i in range(10)],
-    "fashion": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
-}
-_ALIASES = {"mnist": "mnist", "fashion": "fashion", "fashion_mnist": "fashion",
-            "fashion-mnist": "fashion", "fashionmnist": "fashion"}
 FOLDER = {"mnist": "MNIST", "fashion": "FashionMNIST"}  # torchvision's class names
 FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
@@ -78,15 +74,13 @@ class DataDirError(RuntimeError):
 
 
 def canonical_name(name: str) -> str:
-    key = str(name).strip().lower()
-    if key not in _ALIASES:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: mnist, fashion "
-                         f"(aliases: {', '.join(sorted(_ALIASES))})")
-    return _ALIASES[key]
+    """The registered name of a dataset or its alias; ValueError naming the choices otherwise."""
+    return registry.get(name).name
 
 
 def raw_dir(name: str, data_dir) -> Path:
-    return Path(data_dir) / FOLDER[canonical_name(name)] / "raw"
+    """Where a dataset's files live in `data_dir` (torchvision's raw folder for MNIST and Fashion)."""
+    return registry.get(name).location(Path(data_dir))
 
 
 def check_writable(data_dir) -> Path:
@@ -314,17 +308,22 @@ def _sources(name: str, data_dir: Path) -> list[tuple[str, object, str]]:
 
 
 def ensure_dataset(name: str, data_dir="data") -> Path:
-    """Make sure ``name`` ("mnist" or "fashion") is in ``data_dir`` in torchvision's layout.
+    """Make sure the registered dataset ``name`` (or an alias) is in ``data_dir``.
 
     Returns ``data_dir`` (the ``root`` to pass to torchvision). Raises DataDirError when the
     folder is unusable and DataUnavailableError when every source fails."""
-    name = canonical_name(name)
     data_dir = Path(data_dir).expanduser()
+    registry.get(name).ensure(data_dir)
+    return data_dir
+
+
+def _ensure_idx(name: str, data_dir: Path) -> None:
+    """MNIST / Fashion-MNIST: present (validated), else each source of `_sources` in turn."""
     dest = raw_dir(name, data_dir)
     ok, why = _is_present(name, dest)
     if ok:
         log.info("%s: found in %s (%s)", name, dest, why)
-        return data_dir
+        return
     log.info("%s: not usable in %s (%s)", name, dest, why)
     failures = [("already present in " + str(dest), why,
                  f"copy the four uncompressed IDX files ({', '.join(FILES)}) into {dest}")]
@@ -343,7 +342,7 @@ def ensure_dataset(name: str, data_dir="data") -> Path:
             _write_marker(dest, info)
             log.info("%s: ok from %s -> %s (sha256 of all four files match the official ones; "
                      "train label counts %s)", name, label, dest, info["label_counts"]["train"])
-            return data_dir
+            return
         except Exception as e:  # noqa: BLE001 - every failure is reported below
             detail = " ".join(str(e).split())
             msg = f"{type(e).__name__}: {detail[:300] + ('...' if len(detail) > 300 else '')}"
@@ -355,3 +354,23 @@ def ensure_dataset(name: str, data_dir="data") -> Path:
     for i, (label, msg, fix) in enumerate(failures, 1):
         lines.append(f"  {i}. {label}: {msg}\n     to fix: {fix}")
     raise DataUnavailableError("\n".join(lines))
+
+
+def _load_idx(name: str, data_dir: Path, train: bool):
+    from torchvision.datasets import MNIST, FashionMNIST
+    ds = (MNIST if name == "mnist" else FashionMNIST)(root=str(data_dir), train=train, download=False)
+    return ds.data, ds.targets
+
+
+def _register_idx(name: str, class_names, aliases=()) -> None:
+    from functools import partial
+    registry.register(registry.DatasetSpec(
+        name=name, class_names=tuple(class_names), aliases=tuple(aliases), shape=(1, 28, 28),
+        ensure=partial(_ensure_idx, name), load=partial(_load_idx, name),
+        location=lambda d: Path(d) / FOLDER[name] / "raw",
+        about="the official IDX files (torchvision layout), checked by sha256"), replace=True)
+
+
+_register_idx("mnist", [str(i) for i in range(10)])
+_register_idx("fashion", ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                          "Bag", "Ankle boot"], aliases=("fashion_mnist", "fashion-mnist", "fashionmnist"))

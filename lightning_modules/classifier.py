@@ -7,9 +7,9 @@ import pytorch_lightning as pl
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from trex.safeload import CheckpointError, read
-from lightning_modules.components.classifiers import LeNet, PaperCNN
+from lightning_modules.components.classifiers import MLP, LeNet, PaperCNN
 
-NETWORKS = {"paper_cnn": PaperCNN, "lenet": LeNet}
+NETWORKS = {"paper_cnn": PaperCNN, "lenet": LeNet, "mlp": MLP}
 
 
 def build_network(net: str, num_classes: int, **kwargs) -> torch.nn.Module:

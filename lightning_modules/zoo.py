@@ -37,8 +37,15 @@ def model_list(dataset: str) -> list[tuple[str, str]]:
     The leave-one-class-out models are one experiment per kind with the class as a parameter."""
     models = [(n, f"{dataset}/{n}") for n in ("classifier", "lenet", "vae", "gan", "classifier_novel", "gan_novel",
                                               "ambivalent")]
-    return models + [(f"{kind}_without_{c}", f"{dataset}/{kind}_without left_out={c}")
-                     for kind in ("gan", "vae") for c in range(10)]
+    models += [(f"{kind}_without_{c}", f"{dataset}/{kind}_without left_out={c}")
+               for kind in ("gan", "vae") for c in range(10)]
+    return models + EXTRA.get(dataset, [])
+
+
+# Domain adaptation (Sec. 4.8) lands in the target's folder: the MLP is the third labeler architecture,
+# adda_source the LeNet baseline on the source digits, adda that baseline adapted to MNIST (it reads
+# adda_source.ckpt, so it comes after it).
+EXTRA = {"mnist": [("mlp", "mnist/mlp"), ("adda_source", "adda/source"), ("adda", "adda/adda")]}
 
 
 def zoo_dir(root, profile: str, dataset: str) -> Path:
@@ -167,7 +174,7 @@ def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides
             continue
         run_dir = folder / "runs" / name
         extra = [f"logger={logger}", *overrides]
-        if not name.startswith(("classifier", "ambivalent", "lenet")):
+        if is_generator(name):
             extra.append(f"fid_classifier={clf}" if clf.exists() else "fid=false")
         # a resumed run continues the indexed one, so its time so far counts too
         earlier = entry["wall_time_s"] if entry and (run_dir / "checkpoints" / "last.ckpt").exists() else 0.0
@@ -192,7 +199,8 @@ def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"])
+    from datamodules import registry
+    ap.add_argument("--dataset", default="mnist", choices=registry.names())
     ap.add_argument("--profile", default="quick", choices=["quick", "paper"])
     ap.add_argument("--root", default="zoo")
     ap.add_argument("--only", default=None, help="comma-separated zoo names, e.g. classifier,vae")

@@ -167,4 +167,5 @@ def test_leave_one_out_is_one_experiment_with_the_class_as_a_parameter(kind):
         assert OmegaConf.to_container(cfg.data, resolve=True)["exclude"] == [3]  # an int, not the string "3"
     from lightning_modules.zoo import model_list
     zoo = dict(model_list("mnist"))
-    assert zoo[f"{kind}_without_7"] == f"mnist/{kind}_without left_out=7" and len(zoo) == 27
+    assert zoo[f"{kind}_without_7"] == f"mnist/{kind}_without left_out=7" and len(zoo) == 27 + 3
+    assert list(zoo)[-3:] == ["mlp", "adda_source", "adda"]  # MNIST's extras: domain adaptation, after the 27

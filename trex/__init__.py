@@ -14,6 +14,7 @@ from trex.posterior import RelaxedPosterior
 from trex.results import SampleSet
 from trex.runner import sample
 from trex.schedules import Constant, Geometric
+from trex.stacked import Stacked
 
 __all__ = ["analysis", "LatentGaussian", "Plan", "RelaxedPosterior", "SampleSet", "sample", "samplers", "targets",
-           "Constant", "Geometric", "UserError"]
+           "Constant", "Geometric", "Stacked", "UserError"]

@@ -292,6 +292,60 @@ class _ConfidenceStack(TargetStack):
         return probs
 
 
+@dataclass(frozen=True)
+class Disagreement(Target):
+    """Two classifiers at once, both confident and in different classes: model A in class i, model B
+    in class j (the in-distribution version of a differential test).
+
+    It reads stacked probabilities (B, 2K) = [f^A, f^B] (`trex.Stacked`), bound to the stacked class
+    list (A's classes, then B's): u = (f^A_i, f^B_j) -> (1, 1). Its distance is its own,
+    max(1 - f^A_i, 1 - f^B_j): the two halves are two probability vectors, not one.
+    """
+
+    i: int
+    j: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "i", int(self.i))
+        object.__setattr__(self, "j", int(self.j))
+        if self.i == self.j:
+            raise TargetError(f"disagree:{self.i},{self.j} asks both models for the same class; name two "
+                              f"different classes, e.g. disagree:3,5 (model A says 3, model B says 5)")
+
+    @property
+    def labels(self):
+        return (self.i, self.j)
+
+    def bind(self, classes):
+        classes = [int(c) for c in classes]
+        half = len(classes) // 2
+        a, b = classes[:half], classes[half:]
+        if len(classes) % 2 or a != b:
+            raise TargetError(f"{self} needs two classifiers' probabilities stacked (trex.Stacked) with the same "
+                              f"classes in each half; got the class list {classes}")
+        for label, side in ((self.i, "A"), (self.j, "B")):
+            if label not in a:
+                raise TargetError(f"{self}: class {label} is not among model {side}'s classes {a}")
+        return _replace(self, columns=(a.index(self.i), half + a.index(self.j)), num_classes=len(classes))
+
+    def statistic(self, probs):
+        return probs[:, list(self._cols())]
+
+    def observed(self, probs):
+        return probs.new_ones(2)
+
+    def ideal(self):
+        v = torch.zeros(self.num_classes)
+        v[list(self._cols())] = 1.0
+        return v
+
+    def distance(self, probs):
+        return (1.0 - self.statistic(probs)).amax(-1)
+
+    def __str__(self):
+        return f"disagree:{self.i},{self.j}"
+
+
 def interpolation(i: int, j: int, steps: int = 11) -> list[Confidence]:
     """Targets from (p_i = 1, p_j = 0) to (p_i = 0, p_j = 1) in equal steps (paper Sec. 4.5)."""
     out = []
@@ -315,6 +369,9 @@ def parse(spec: str) -> Target:
             return AmbiguousSubset(tuple(int(a) for a in arg.split(",")))
         if kind == "uniform" and not arg:
             return UniformAmbiguity()
+        if kind in ("disagree", "disagreement") and arg:
+            i, j = (int(a) for a in arg.split(","))
+            return Disagreement(i, j)
         if kind == "p" and arg:
             pairs = [a.split("=") for a in arg.split(",")]
             return Confidence({int(k): float(v) for k, v in pairs})
@@ -323,7 +380,7 @@ def parse(spec: str) -> Target:
     except ValueError:
         pass
     raise TargetError(f"cannot read target {text!r}; write one of class:4, ambiguous:1,7, ambiguous:1,4,7, "
-                      f"uniform, p:8=0.6,9=0.4")
+                      f"uniform, p:8=0.6,9=0.4, disagree:3,5 (two stacked classifiers)")
 
 
 def target_specs(targets=None, target=None) -> list[Target]:
@@ -340,6 +397,7 @@ def target_specs(targets=None, target=None) -> list[Target]:
         "uniform": lambda: [UniformAmbiguity()],
         "p": lambda: [Confidence(dict(target["p"]))],
         "interpolation": lambda: interpolation(target["i"], target["j"], target["steps"]),
+        "disagree": lambda: [Disagreement(target["i"], target["j"])],
     }
     if target["kind"] not in kinds:
         raise TargetError(f"unknown target kind {target['kind']!r}; choose one of {sorted(kinds)}")

@@ -55,3 +55,22 @@ class LeNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
+
+
+class MLP(nn.Module):
+    """A plain two-hidden-layer perceptron: a third architecture for the independent labeler ensemble
+    (no convolutions, so its mistakes differ from the CNNs')."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, hidden: int = 512, size: int = 28):
+        super().__init__()
+        self.num_classes = num_classes
+        self.num_features = hidden // 2
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_channels * size * size, hidden), nn.ReLU(),
+                                  nn.Dropout(0.2), nn.Linear(hidden, hidden // 2), nn.ReLU())
+        self.head = nn.Linear(hidden // 2, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
