@@ -183,7 +183,7 @@ class _Context:
         self.slices = population.slices()
         self.batch = population.size * plan.num_chains
 
-    def distance(self, target, z: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    def distance(self, z: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
         """Each chain's distance to its own target (σ plays no part)."""
         pop = self.population
         with torch.no_grad():
@@ -296,7 +296,7 @@ def _run_population(posts, kernel, plan: Plan, checkpoint) -> list[SampleSet]:
             p = run.rec.add(pop, state.position, state.logdensity, info.accepted, info.divergent, info.accept_prob)
             near = (ctx.population.distance(p) <= plan.tol).float().mean()
         if warm and plan.progress and t % 10 == 0:
-            near = (ctx.distance(run.target, state.position) <= plan.tol).float().mean()
+            near = (ctx.distance(state.position) <= plan.tol).float().mean()
         a = info.accept_prob.float().mean()
         acc_ema = a if acc_ema is None else 0.9 * acc_ema + 0.1 * a  # tensors: read back only when shown
         bar.update(1)

@@ -133,7 +133,7 @@ class ReplaceStuck:
         if t not in self.checks:
             return
         ctx = run.ctx
-        d = ctx.distance(run.target, run.state.position)
+        d = ctx.distance(run.state.position)
         any_moved = False
         for k, sl in enumerate(ctx.slices):
             watch = run.watch[k]
@@ -202,7 +202,7 @@ class EndWarmup:
             return
         ctx = run.ctx
         run.params = [a.final(p) for a, p in zip(run.adapt, run.params)]
-        d = ctx.distance(run.target, run.state.position)
+        d = ctx.distance(run.state.position)
         stuck = []
         for k, sl in enumerate(ctx.slices):
             stuck.append(run.watch[k].stuck(d[sl]).nonzero().flatten().tolist())
