@@ -196,3 +196,14 @@ def test_the_batched_likelihood_of_mixed_targets_equals_each_targets_own():
         probs = pop.probs(z)
         dist_own = torch.cat([p.distance(probs[3 * k:3 * k + 3]) for k, p in enumerate(posts)])
     assert torch.allclose(pop.distance(probs), dist_own)
+
+
+def test_warm_up_divergences_are_counted_per_target():
+    """A target whose posterior is far narrower than the initial step size diverges in warm-up; the
+    others do not: each SampleSet reports its own count, not the population's."""
+    posts = _posts()
+    runs = trex.sample(posts, HMC(step_size=5.0, max_energy_error=5.0), num_chains=8, num_warmup=30,
+                       num_samples=5, seed=0, store_images=False, progress=False)
+    counts = [r.meta["warmup_divergences"] for r in runs]
+    assert all(isinstance(c, int) for c in counts)
+    assert len(set(counts)) > 1, counts  # the same number three times would be the population's total

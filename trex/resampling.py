@@ -9,9 +9,10 @@ from trex.plan import INITS
 def initial_positions(posterior, num_chains: int, generator: torch.Generator, init="prior_best",
                       candidates: int = 16, batch: int = 1024) -> torch.Tensor:
     """Starting latents for every target of `posterior` (a trex.population.Population), num_chains
-    each, rows in the population's order, picked from one shared pool of num_chains × candidates ×
-    targets prior draws (or a given (targets × num_chains, D) tensor). The pool's class probabilities
-    are computed once and serve every target: f(g(z)) does not depend on the target.
+    each, rows in the population's order (or a given (targets × num_chains, D) tensor). Each target
+    picks from its own num_chains × candidates prior draws, as a single-target run does, so a target
+    starts the same way alone or in a population; the draws of all targets are decoded and
+    classified in one batch (and, with a surrogate, all of them teach it).
 
     'prior': each target's own first num_chains draws. 'prior_best': the num_chains most probable
     under each target, which starts chains near the level set u = u* but over-weights wherever the
@@ -35,12 +36,13 @@ def initial_positions(posterior, num_chains: int, generator: torch.Generator, in
         probs = torch.cat([posterior.probs(c) for c in z.split(batch)])
         if posterior.tap is not None:  # prior draws teach the surrogate too
             posterior.tap(z, probs)
-    picks = []
-    for m in posterior.tempered_members:
-        lik = torch.nan_to_num(m.log_likelihood(probs), nan=-float("inf"))
+    picks, n = [], num_chains * max(1, candidates)
+    for k, m in enumerate(posterior.tempered_members):
+        zk, pk = z[k * n:(k + 1) * n], probs[k * n:(k + 1) * n]
+        lik = torch.nan_to_num(m.log_likelihood(pk), nan=-float("inf"))
         idx = systematic_resample(lik, num_chains, generator) if init == "prior_resample" else None
         # prior_best, or no finite weight: the most probable under this target
-        picks.append(z[(lik + dist.log_prior(z)).topk(num_chains).indices if idx is None else idx])
+        picks.append(zk[(lik + dist.log_prior(zk)).topk(num_chains).indices if idx is None else idx])
     return torch.cat(picks)
 
 

@@ -209,7 +209,7 @@ def _start(ctx: _Context, fit_at, cached, anneal_end) -> RunState:
     if fit_at is not None and cached is None:
         tap = PointTap(seed=int(torch.randint(2**31, (), generator=ctx.gen, device=ctx.gen.device)))
     counts = {"grad_evals": 0, "batched_grad_evals": 0, "steps": 0, "resampled": 0, "replaced_stuck": 0,
-              "earlier_s": 0.0, "resumes": [], "forward_evals": 0, "guide_evals": 0, "warmup_divergences": 0}
+              "earlier_s": 0.0, "resumes": [], "forward_evals": 0, "guide_evals": 0, "warmup_divergences": None}
     if cached is not None:
         counts["surrogate"] = cached[1]
     run = RunState(ctx, t=0, rec=Recorder(plan.store_images), counts=counts, tap=tap,
@@ -268,7 +268,7 @@ def _run_population(posts, kernel, plan: Plan, checkpoint) -> list[SampleSet]:
     run = _resumed(ctx, ck, checkpoint) if ck is not None else \
         _start(ctx, fit_at, load_cached(cache, dist.device) if cache else None, anneal_end)
     part_start = time.time()
-    warm_div = torch.tensor(run.counts["warmup_divergences"], device=dist.device)
+    warm_div = torch.zeros(ctx.batch, dtype=torch.long, device=dist.device)  # per chain; summed per target at the end
     chain_grads = torch.tensor(0, device=dist.device)  # exact chain-gradient evaluations of kernel steps
     total = plan.total_steps
     bar = progress_bar(total, run.t, f"sampling {_name(pop)}", plan.progress)
@@ -291,7 +291,7 @@ def _run_population(posts, kernel, plan: Plan, checkpoint) -> list[SampleSet]:
         counts["guide_evals"] += getattr(info, "guide_evals", 0)
         counts["steps"] += 1
         if warm:
-            warm_div = warm_div + info.divergent.sum()  # a tensor: no host sync per step
+            warm_div = warm_div + info.divergent.long()  # a tensor: no host sync per step
         elif (t - plan.num_warmup) % plan.thin == 0:
             p = run.rec.add(pop, state.position, state.logdensity, info.accepted, info.divergent, info.accept_prob)
             near = (ctx.population.distance(p) <= plan.tol).float().mean()
@@ -308,26 +308,37 @@ def _run_population(posts, kernel, plan: Plan, checkpoint) -> list[SampleSet]:
         if checkpoint and run.t % plan.checkpoint_every == 0 and run.t < total:
             saved = run.saved()
             saved["counts"] = dict(counts, earlier_s=counts["earlier_s"] + time.time() - part_start,
-                                   warmup_divergences=int(warm_div), grad_evals=counts["grad_evals"] + int(chain_grads))
+                                   warmup_divergences=_per_target(counts["warmup_divergences"], warm_div, ctx),
+                                   grad_evals=counts["grad_evals"] + int(chain_grads))
             resume.save(checkpoint, dict(saved, rng=gen.get_state(), signature=signature))
     bar.close()
-    counts = dict(run.counts, warmup_divergences=int(warm_div), grad_evals=run.counts["grad_evals"] + int(chain_grads))
+    counts = dict(run.counts, warmup_divergences=_per_target(run.counts["warmup_divergences"], warm_div, ctx),
+                  grad_evals=run.counts["grad_evals"] + int(chain_grads))
     wall = counts.pop("earlier_s") + time.time() - part_start
     if checkpoint and Path(checkpoint).exists():
         os.remove(checkpoint)  # finished: the SampleSets are the record now
     return _split(ctx, run, counts, wall)
 
 
+def _per_target(earlier, per_chain: torch.Tensor, ctx: _Context) -> list[int]:
+    """Warm-up divergences per target: this part's per-chain counts plus what earlier parts counted."""
+    earlier = earlier if isinstance(earlier, list) else [0] * len(ctx.slices)
+    return [int(e) + int(per_chain[sl].sum()) for e, sl in zip(earlier, ctx.slices)]
+
+
 def _split(ctx: _Context, run: RunState, counts: dict, wall: float) -> list[SampleSet]:
     """One SampleSet per target; the counts and wall time are the whole population's."""
     pop, plan = ctx.population, ctx.plan
     stuck = counts.pop("stuck_after_warmup", None)
+    divergences = counts.pop("warmup_divergences")
     if pop.size > 1:
         counts["population"] = {"targets": pop.size, "chains_per_target": plan.num_chains,
                                 "note": "counts and wall time are for the whole population"}
     out = []
     for k, (post, arrays) in enumerate(zip(pop.members, run.rec.split(ctx.slices))):
-        c = dict(counts) if stuck is None else dict(counts, stuck_after_warmup=stuck[k])
+        c = dict(counts, warmup_divergences=divergences[k])
+        if stuck is not None:
+            c["stuck_after_warmup"] = stuck[k]
         step = run.params[k]
         step = step.step_size if hasattr(step, "step_size") else getattr(step, "scale", torch.zeros(plan.num_chains))
         out.append(_sample_set(post, ctx.kernel, plan, arrays, step, c, wall))
