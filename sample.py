@@ -39,8 +39,10 @@ def run(cfg: DictConfig) -> dict:
     sampler = build_sampler(cfg.sampler)
     done = {slug(p.target): trex.runner.finished(out / slug(p.target), p, sampler, plan) for p in posts}
     todo = [p for p in posts if done[slug(p.target)] is None]
-    if todo:  # every target still to do, as one population (checkpointed as one run)
-        for p, res in zip(todo, trex.sample(todo, sampler, plan, checkpoint=out / "resume.pt")):
+    # population=true: every target still to do as one population (one checkpoint); else one run per target
+    for group in ([todo] if todo and cfg.population else [[p] for p in todo]):
+        ck = out / "resume.pt" if cfg.population else out / slug(group[0].target) / "resume.pt"
+        for p, res in zip(group, trex.sample(group, sampler, plan, checkpoint=ck)):
             done[slug(p.target)] = res
     summary = []
     for post in posts:
