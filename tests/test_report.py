@@ -165,3 +165,16 @@ def test_screenshot_of_the_report(tmp_path):
     im = np.asarray(Image.open(shot).convert("L"))
     assert im.shape == (2000, 1200)
     assert (im < 128).mean() > 0.01  # text and figures, not a blank page
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
+def test_downscaling_keeps_grey_grey_and_transparency(tmp_path, mode):
+    from trex.report import fit_png
+    im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (400, 600, 4), dtype=np.uint8), "RGBA")
+    im = im.convert(mode) if mode != "P" else im.convert("RGB").quantize(16)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    png, (w, h) = fit_png(buf.getvalue(), 60_000)
+    small = Image.open(io.BytesIO(png))
+    assert small.size == (w, h) and w * h <= 60_000 and abs(w / h - 1.5) < 0.02
+    assert small.mode == {"L": "L", "RGBA": "RGBA", "P": "RGB"}[mode]

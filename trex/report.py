@@ -170,8 +170,11 @@ def fit_png(png: bytes, max_pixels: int) -> tuple[bytes, tuple[int, int]]:
             return png, (w, h)
         f = (max_pixels / (w * h)) ** 0.5
         size = (max(1, int(w * f)), max(1, int(h * f)))
-        small = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
-        small = small.resize(size, Image.LANCZOS)
+        if im.mode in ("L", "LA", "RGB", "RGBA"):
+            mode = im.mode  # grey stays grey: a third of the bytes of the same picture in RGB
+        else:  # palette, 1-bit, 16-bit: resampling needs plain channels
+            mode = "RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB"
+        small = im.convert(mode).resize(size, Image.LANCZOS)
         buf = io.BytesIO()
         small.save(buf, format="PNG", optimize=True)
         return buf.getvalue(), size
