@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -264,10 +263,10 @@ def _run_chromium(args: list[str], timeout: float) -> subprocess.CompletedProces
         raise FileNotFoundError("chromium is not on PATH (Debian: apt-get install chromium)")
     # a throw-away profile: no lock clash with another Chromium, nothing left in $HOME
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [exe, "--headless", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+        # --no-sandbox: Chromium refuses to run as root with its sandbox, and CI containers often lack the
+        # user namespaces it needs; the pages opened here are our own files
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
                f"--user-data-dir={profile}", *args]
-        if os.name == "posix" and os.geteuid() == 0:
-            cmd.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
 
 
