@@ -67,4 +67,5 @@ def test_every_paper_entry_can_be_printed():
         for target in table:
             assert describe(confidence_entry(experiment, target)).endswith(")")
     assert confidence_entry("fashion/failures", "class:4")["range"] == (0.886, 0.971)
+    assert describe(confidence_entry("mnist/failures", "class:0")) == "0.953-0.990 over classes (Table 9)"
     assert confidence_entry("mnist/ambiguous", "ambiguous:0,3") is None
