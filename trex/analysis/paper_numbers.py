@@ -64,7 +64,8 @@ def describe(entry: dict | None) -> str:
         body = entry["text"]
     elif "range" in entry:
         lo, hi = entry["range"]
-        body = f"{lo:.3f}-{hi:.3f} over classes"  # the notes give every range to 3 places + (f", std ≤ {entry['std_max']:g}" if "std_max" in entry else "")
+        # the notes give every range to three places
+        body = f"{lo:.3f}-{hi:.3f} over classes" + (f", std ≤ {entry['std_max']:g}" if "std_max" in entry else "")
     else:
         body = ", ".join(f"{m:g} ± {s:g}" for m, s in zip(entry["mean"], entry["std"]))
     return f"{body} ({entry['source']})"
