@@ -10,7 +10,8 @@ Same models (the quick MNIST VAE and classifier `make demo` trains), σ = 0.05, 
 - NUTS: the paper's per-target budget, Pyro NUTS 1,000 warm-up + 1,000 kept on one chain from z = 0,
   timed on one pair, × 45.
 A pair counts as found when both mean confidences lie in [0.4, 0.6], at least 90 % of its draws are
-within 0.1 of (0.5, 0.5) and the confidence R-hat is at most 1.1. Speed-ups are given in wall time
+within 0.1 of (0.5, 0.5) and the confidence R-hat is at most 1.1 (trex.analysis.ambiguity.pair_quality,
+the suite's one definition). Speed-ups are given in wall time
 and in the process's CPU time (which other jobs on a shared machine move less). Prints markdown
 tables and writes them (and a JSON record) to --out.
 """
@@ -28,6 +29,7 @@ import torch
 import trex
 from lightning_modules.classifier import load_classifier
 from lightning_modules.loading import load_generator
+from trex.analysis.ambiguity import pair_quality
 from trex.summary import markdown_table as table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,17 +38,13 @@ TIMED = [(0, 1), (1, 7), (3, 5), (4, 9), (2, 8)]  # the per-target runs: 5 fixed
 
 
 def quality(res) -> dict:
+    """The sweep's row for one pair; "found" is trex.analysis.ambiguity's rule (one definition)."""
+    q = pair_quality(res)
     d = res.diagnostics
-    i, j = [c for c, v in zip(res.meta["classes"], res.ideal) if v > 0]
-    probs = res.probs.reshape(-1, res.probs.shape[-1])
-    ci, cj = res.meta["classes"].index(i), res.meta["classes"].index(j)
-    mi, mj = float(probs[:, ci].mean()), float(probs[:, cj].mean())
-    within = d["near_target_0.1"]
-    rhat = d["confidence_rhat_max"]
-    found = 0.4 <= mi <= 0.6 and 0.4 <= mj <= 0.6 and within >= 0.9 and rhat <= 1.1
-    return {"pair": f"{i} vs {j}", "mean_i": round(mi, 3), "mean_j": round(mj, 3), "within_0.1": round(within, 3),
-            "conf_rhat": round(rhat, 3), "conf_ess": round(d["confidence_ess_bulk_min"], 1),
-            "accept": round(d["accept_prob_mean"], 2), "stuck": len(d["stuck_chains"]), "found": found}
+    return {"pair": "{} vs {}".format(*q["pair"]), "mean_i": round(q["mean_i"], 3), "mean_j": round(q["mean_j"], 3),
+            "within_0.1": round(q["within_0.1"], 3), "conf_rhat": round(q["conf_rhat"], 3),
+            "conf_ess": round(q["conf_ess"], 1), "accept": round(d["accept_prob_mean"], 2),
+            "stuck": len(d["stuck_chains"]), "found": q["found"]}
 
 
 def posteriors(dist, clf, classes, pairs, sigma):
