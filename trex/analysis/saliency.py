@@ -99,7 +99,8 @@ def saliency_figure(images, maps, titles: Sequence[str] | None = None, per_row: 
     n = len(imgs)
     cols = max(1, min(per_row, n))
     rows = -(-n // cols) if n else 1
-    fig = Figure(figsize=(2.3 * cols, 1.3 * rows + (0.35 if title else 0.1)))
+    fig = Figure(figsize=(2.3 * cols, (1.35 if titles is not None else 1.2) * rows + (0.3 if title else 0.05)),
+                 layout="constrained")
     axes = fig.subplots(rows, 2 * cols, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
@@ -115,5 +116,4 @@ def saliency_figure(images, maps, titles: Sequence[str] | None = None, per_row: 
             axes[r, 2 * c].set_title(titles[i], fontsize=7, loc="left")
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()) if title else (0, 0, 1, 1))
     return fig
