@@ -44,6 +44,17 @@ def predict(net, images: torch.Tensor, batch: int = 500) -> np.ndarray:
     return torch.cat([net(x.float() / 255.0).softmax(-1) for x in images.split(batch)]).numpy()
 
 
+def save_grey_png(fig, path, dpi: int) -> None:
+    """The figure (grey images, black text) as an 8-bit greyscale PNG: a third of the RGBA size."""
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    buf.seek(0)
+    with Image.open(buf) as im:
+        im.convert("L").save(path, optimize=True)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", required=True, choices=["mnist", "fashion"])
@@ -83,7 +94,7 @@ def main(argv=None) -> dict:
     (out / f"{stem}.md").write_text(md)
     fig = baseline_figure(images.numpy(), probs, labels.numpy(), result, class_names=names,
                           title=f"{args.dataset} test set: {args.classifier}")
-    fig.savefig(out / f"{stem}.png", dpi=90)
+    save_grey_png(fig, out / f"{stem}.png", dpi=90)
     summary = {"command": command, "classifier": args.classifier, "dataset": args.dataset, "n": result["n"],
                "accuracy": result["accuracy"],
                "ambiguous": {"count": result["ambiguous"]["count"],

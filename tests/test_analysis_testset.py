@@ -54,7 +54,7 @@ def test_baseline_orders_the_examples_and_counts_per_class():
              {2: 0.9}, {2: 0.99}, {4: 0.95})
     labels = np.array([1, 0, 0, 1, 4])  # wrong and sure: rows 2 (0.9) and 3 (0.99, shown first)
     out = baseline(p, labels)
-    assert out["n"] == 5 and out["accuracy"] == 0.6  # rows 0 (argmax 1), 1 (tie -> 0) and 4
+    assert out["n"] == 5 and out["accuracy"] == 0.6 and out["errors"] == 2  # rows 0 (argmax 1), 1 (tie -> 0) and 4
     assert out["ambiguous"]["indices"].tolist() == [1, 0] and out["ambiguous"]["count"] == 2
     assert out["ambiguous"]["by_class"] == {0: 1, 1: 1, 2: 1, 3: 1, 4: 0}
     assert out["misclassified"]["indices"].tolist() == [3, 2] and out["misclassified"]["count"] == 2
@@ -71,6 +71,7 @@ def test_baseline_markdown_sets_the_counts_beside_the_paper_and_says_whether_the
     assert "| ambiguous examples (two classes in [0.4, 0.6]) | 1 | 12 | 0.08 | **no** |" in md
     assert "| pairs they cover (of 45) | 1 | 10 | 0.10 | **no** |" in md
     assert "| confident misclassifications (top confidence >= 0.85) | 1 | 84 | 0.01 | **no** |" in md
+    assert "| misclassified at any confidence | 1 | - | - | - |" in md
     assert "| of them mislabeled (by inspection) | not inspected | 60 | - | - |" in md
     assert "Not within 3x of the paper's: ambiguous, ambiguous_pairs, confident_misclassified." in md
     assert "| 1 v 3 | 1 |" in md and "| 0 | 0 | 1 | 0 |" in md  # label 0 confidently taken for a 2
@@ -80,5 +81,5 @@ def test_baseline_markdown_sets_the_counts_beside_the_paper_and_says_whether_the
     images = np.random.default_rng(0).integers(0, 255, (3, 1, 28, 28)).astype(np.uint8)
     fig = baseline_figure(images, p, np.array([1, 0, 4]), out)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["label 1\n1:0.50 3:0.45", "label 0\n2:0.90"]
+    assert titles == ["label 1\n1: 0.50\n3: 0.45", "label 0\n2: 0.90"]
     fig.savefig(tmp_path / "examples.png", dpi=60)

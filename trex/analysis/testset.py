@@ -58,7 +58,7 @@ def baseline(probs, labels, classes=None, lo: float = 0.4, hi: float = 0.6, thre
     inside = (p[amb_idx] >= lo) & (p[amb_idx] <= hi)
     mis = confident_misclassifications(p, y, threshold, classes)
     mis_idx = mis["indices"][np.argsort(-p[mis["indices"]].max(1), kind="stable")]
-    return {"n": int(len(p)), "accuracy": float((classes[p.argmax(1)] == y).mean()) if len(p) else float("nan"),
+    return {"n": int(len(p)), "errors": int((classes[p.argmax(1)] != y).sum()), "accuracy": float((classes[p.argmax(1)] == y).mean()) if len(p) else float("nan"),
             "classes": [int(c) for c in classes], "window": (lo, hi), "threshold": threshold,
             "ambiguous": {"indices": amb_idx, "count": int(len(amb_idx)), "pairs": pairs,
                           "by_class": {int(c): int(inside[:, k].sum()) for k, c in enumerate(classes)}},
@@ -101,6 +101,7 @@ def baseline_markdown(result: dict, dataset: str, class_names=None, paper: dict 
                   "confident_misclassified")]
     if "mislabeled" in paper:
         lines.append(f"| of them mislabeled (by inspection) | not inspected | {paper['mislabeled']} | - | - |")
+    lines.append(f"| misclassified at any confidence | {result['errors']} | - | - | - |")
     counted = [(key, ours) for key, ours in (("ambiguous", amb["count"]), ("ambiguous_pairs", len(amb["pairs"])),
                                              ("confident_misclassified", mis["count"])) if key in paper]
     if counted:
@@ -122,7 +123,7 @@ def baseline_markdown(result: dict, dataset: str, class_names=None, paper: dict 
     return "\n".join(lines) + "\n"
 
 
-def baseline_figure(images, probs, labels, result: dict, class_names=None, max_ambiguous: int = 24,
+def baseline_figure(images, probs, labels, result: dict, class_names=None, max_ambiguous: int = 32,
                     max_misclassified: int = 40, per_row: int = 8, title: str | None = None):
     """One figure of the examples: the ambiguous ones (most even first) and the confident
     misclassifications (most confident first), each captioned with its label and the top classes'
@@ -130,16 +131,17 @@ def baseline_figure(images, probs, labels, result: dict, class_names=None, max_a
     from matplotlib.figure import Figure
     imgs, p, y = np.asarray(images), np.asarray(probs), np.asarray(labels)
     classes = np.asarray(result["classes"])
-    name = (lambda c: class_names[c]) if class_names is not None else str
+    def short(c):  # "T-shirt/top" -> "T-shirt"
+        return class_names[int(c)].split("/")[0][:10] if class_names is not None else str(int(c))
     sections = [(f"ambiguous: {result['ambiguous']['count']} (showing {min(max_ambiguous, result['ambiguous']['count'])})",
                  result["ambiguous"]["indices"][:max_ambiguous], 2),
                 (f"confident misclassifications: {result['misclassified']['count']} "
                  f"(showing {min(max_misclassified, result['misclassified']['count'])})",
                  result["misclassified"]["indices"][:max_misclassified], 1)]
     heights = [max(1, -(-len(idx) // per_row)) for _, idx, _ in sections]
-    fig = Figure(figsize=(1.0 * per_row, 1.3 * sum(heights) + 0.3 * len(sections) + (0.3 if title else 0)),
+    fig = Figure(figsize=(1.0 * per_row, 1.4 * sum(heights) + 0.3 * len(sections) + (0.3 if title else 0)),
                  layout="constrained")
-    subs = fig.subfigures(len(sections), 1, height_ratios=[h * 1.3 + 0.3 for h in heights])
+    subs = fig.subfigures(len(sections), 1, height_ratios=[h * 1.4 + 0.3 for h in heights])
     for sub, (label, idx, top), h in zip(subs, sections, heights):
         axes = sub.subplots(h, per_row, squeeze=False)
         for ax in axes.flat:
@@ -148,8 +150,8 @@ def baseline_figure(images, probs, labels, result: dict, class_names=None, max_a
             img = imgs[n][0] if imgs[n].ndim == 3 and imgs[n].shape[0] == 1 else imgs[n]
             ax.imshow(img, cmap="gray", vmin=0, vmax=255 if img.dtype == np.uint8 else 1)
             order = np.argsort(-p[n])[:top]
-            conf = " ".join(f"{name(int(classes[k]))[:7]}:{p[n, k]:.2f}" for k in order)
-            ax.set_title(f"label {name(int(y[n]))[:7]}\n{conf}", fontsize=5.5)
+            conf = "\n".join(f"{short(classes[k])}: {p[n, k]:.2f}" for k in order)
+            ax.set_title(f"label {short(y[n])}\n{conf}", fontsize=5.5, linespacing=1.1)
         if not len(idx):
             axes[0, 0].text(0, 0.5, "none", fontsize=8)
         sub.suptitle(label, fontsize=8, x=0.01, ha="left")
