@@ -39,7 +39,7 @@ def test_separated_clusters_stay_separated_and_overlays_land_next_to_their_clust
     assert (nearest_labels(emb["samples"]["near 0"], emb["prior"], labels) == 0).mean() > 0.95
     assert (nearest_labels(emb["samples"]["near 1"], emb["prior"], labels) == 1).mean() > 0.95
     # the figure: one dot series per class, one marker series per overlay, named in the legend
-    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert texts == [f"zero ({(labels == 0).sum()})", f"one ({(labels == 1).sum()})", "near 0 (15)", "near 1 (15)"]
     fig.savefig(tmp_path / "latent.png", dpi=60)
 

@@ -91,21 +91,21 @@ def latent_view(prior_latents, prior_labels, samples=None, class_names=None, tit
 def latent_figure(emb: dict, class_names=None, title: str = "latent space (t-SNE)") -> Figure:
     from matplotlib import colormaps
     labels = emb["prior_labels"]
-    fig = Figure(figsize=(6.4, 5.0))
+    fig = Figure(figsize=(7.2, 5.0), layout="constrained")
     ax = fig.subplots()
     cmap = colormaps["tab10" if len(np.unique(labels)) <= 10 else "tab20"]
     for k, c in enumerate(np.unique(labels)):
         name = class_names[c] if class_names is not None else str(c)
         pts = emb["prior"][labels == c]
-        ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.5, color=cmap(k % cmap.N), label=f"{name} ({len(pts)})",
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, alpha=0.7, color=cmap(k % cmap.N), label=f"{name} ({len(pts)})",
                    linewidths=0)
     for k, (name, pts) in enumerate(emb["samples"].items()):
         ax.scatter(pts[:, 0], pts[:, 1], s=46, marker=MARKERS[k % len(MARKERS)], facecolor="white",
                    edgecolor="black", linewidths=0.8, label=f"{name} ({len(pts)})", zorder=3)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
-              title="predicted class / samples", title_fontsize=7)
-    fig.tight_layout()
+    ax.set_aspect("equal", adjustable="datalim")
+    fig.suptitle(title, fontsize=10)
+    fig.legend(fontsize=7, markerscale=1.5, loc="outside right center", frameon=False,
+               title="predicted class / samples", title_fontsize=7)
     return fig
