@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import time
 from itertools import combinations
 from pathlib import Path
@@ -45,6 +46,17 @@ def quality(res) -> dict:
             "within_0.1": round(q["within_0.1"], 3), "conf_rhat": round(q["conf_rhat"], 3),
             "conf_ess": round(q["conf_ess"], 1), "accept": round(d["accept_prob_mean"], 2),
             "stuck": len(d["stuck_chains"]), "found": q["found"]}
+
+
+def _commit() -> str:
+    """The code the figures belong to (with '-dirty' when the work tree has changes)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout
+        return head.strip() + ("-dirty" if dirty.strip() else "")
+    except OSError:
+        return "unknown"
 
 
 def posteriors(dist, clf, classes, pairs, sigma):
@@ -77,6 +89,7 @@ def main(argv=None):
     record = {"config": vars(a), "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                                             f"{torch.get_num_threads()} threads", "date": time.strftime("%Y-%m-%d %H:%M")}
     record["load_before"] = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine skew the times
+    record["commit"] = _commit()
     summary = []
     if "population" in parts:
         t, c = time.time(), time.process_time()
@@ -121,7 +134,7 @@ def main(argv=None):
     for s in summary:  # CPU seconds too: on a shared machine they move less than wall time
         s["speedup_wall"] = round(s["sweep_s"] / base["sweep_s"], 1) if base else "-"
         s["speedup_cpu"] = round(s["sweep_cpu_s"] / base["sweep_cpu_s"], 1) if base else "-"
-    header = (f"{record['machine']}, {record['date']}, σ = {a.sigma}, {a.warmup} + {a.samples} steps, seed {a.seed}; "
+    header = (f"{record['machine']}, {record['date']}, commit {record['commit']}, σ = {a.sigma}, {a.warmup} + {a.samples} steps, seed {a.seed}; "
               f"load average (1, 5, 15 min) {record['load_before']} before, {record['load_after']} after")
     out = header + "\n\n" + table(summary, ["run", "measured", "wall_s", "sweep_s", "cpu_s", "sweep_cpu_s", "found",
                                            "speedup_wall", "speedup_cpu"])

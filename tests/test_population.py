@@ -207,3 +207,43 @@ def test_warm_up_divergences_are_counted_per_target():
     counts = [r.meta["warmup_divergences"] for r in runs]
     assert all(isinstance(c, int) for c in counts)
     assert len(set(counts)) > 1, counts  # the same number three times would be the population's total
+
+
+class _CountingSmooth(_Smooth):
+    """_Smooth that counts the inputs it classifies."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = 0
+
+    def forward(self, x):
+        self.rows += len(x)
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("kernel,kw", [
+    (lambda: HMC(), {}),
+    (lambda: HMC(grad_dtype=torch.bfloat16), {}),
+    (lambda: HMC(surrogate=True, surrogate_fit_steps=100, surrogate_max_steps=16), {}),
+    (lambda: RWM(), dict(init="prior_resample", resample=True)),
+], ids=["hmc", "hmc-bf16", "surrogate-hmc", "rwm-smc"])
+def test_kept_probabilities_are_the_classifiers_at_the_kept_draws(kernel, kw):
+    """The recorder takes each kept draw's probabilities from the run's own last evaluation of that
+    point (trex.recorder.LastProbs); whatever the kernel or the stages did, they must be exactly the
+    classifier's at the recorded latents (here P(class 0) = sigmoid(3 z))."""
+    runs = trex.sample(_posts(), kernel(), num_chains=8, num_warmup=40, num_samples=30, seed=3,
+                       store_images=False, progress=False, **kw)
+    for res in runs:
+        z = torch.as_tensor(res.latents[..., 0])
+        np.testing.assert_allclose(res.probs[..., 0], torch.sigmoid(3 * z).numpy(), rtol=0, atol=2e-6)
+
+
+def test_kept_draws_cost_no_extra_classifier_pass():
+    """RWM evaluates each proposal once; recording the kept draws adds no classifier rows on top."""
+    dist, clf = trex.LatentGaussian(_Identity(), 1), _CountingSmooth()
+    posts = [trex.RelaxedPosterior(dist, clf, t, sigma=s, output="probs") for t, s in TARGETS]
+    B, W, S = 3 * 8, 10, 20
+    trex.sample(posts, RWM(), num_chains=8, num_warmup=W, num_samples=S, seed=0, store_images=False,
+                progress=False, init="prior", sigma_schedule="constant", replace_stuck=False)
+    # the starts, one proposal per chain and step, and the end of warm-up's look for stuck chains
+    assert clf.rows == B * (1 + W + S + 1)

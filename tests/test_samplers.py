@@ -351,3 +351,55 @@ def test_hmc_following_a_wrong_guide_keeps_the_exact_posterior():
     tune = torch.stack([i.tune_prob for i in infos]).mean()
     accept = torch.stack([i.accept_prob for i in infos]).mean()
     assert tune > accept > 0.2
+
+
+def _chees_reference(log_t, log_avg, v, t, start, info, max_steps, lr=0.025, beta2=0.95, max_update=0.35,
+                     decay=0.5):
+    """The ChEES update in plain Python floats (Hoffman et al. 2021, Adam with beta1 = 0 on log T)."""
+    ok = ~info.divergent
+    w = torch.where(ok, info.accept_prob, torch.zeros_like(info.accept_prob)).double()
+    if int(ok.sum()) < 2 or float(w.sum()) <= 0:
+        return log_t, log_avg, v, t
+    prop = torch.where(ok[:, None], info.proposal, torch.zeros_like(info.proposal)).double()
+    q1 = prop - (w[:, None] * prop).sum(0) / w.sum()
+    q0 = (start - start.mean(0)).double()
+    g = info.integration_time.double() * ((q1 * q1).sum(-1) - (q0 * q0).sum(-1)) * (q1 * info.velocity).sum(-1)
+    grad = float((w * torch.where(ok, g, torch.zeros_like(g))).sum() / w.sum())
+    t += 1
+    v = beta2 * v + (1 - beta2) * grad**2
+    step = lr * grad / (math.sqrt(v / (1 - beta2**t)) + 1e-12)
+    log_t += max(-max_update, min(max_update, step))
+    eps = info.step_size
+    log_t = min(max(log_t, math.log(float(eps.min()))), math.log(max_steps * float(eps.max())))
+    wt = t ** (-decay)
+    return log_t, (1 - wt) * log_avg + wt * log_t, v, t
+
+
+def test_chees_tensor_state_follows_the_update_rule_and_skips_unusable_steps():
+    """ChEES keeps its state in tensors (no host sync per warm-up step on an accelerator); it must take
+    the same steps as the rule written with floats, including the skipped ones (fewer than two usable
+    chains, or no acceptance at all) and the clamp to [min eps, max_steps * max eps]."""
+    from trex.samplers.hmc import ChEES, HMCInfo
+    gen = torch.Generator().manual_seed(0)
+    B, D = 16, 3
+    chees = ChEES(0.7)
+    ref = (math.log(0.7), math.log(0.7), 0.0, 0)
+    for k in range(40):
+        start = torch.randn(B, D, generator=gen)
+        div = torch.rand(B, generator=gen) < 0.2
+        if k == 5:
+            div = torch.ones(B, dtype=torch.bool)
+            div[0] = False  # one usable chain: no update
+        acc = torch.rand(B, generator=gen) * (0 if k == 9 else 1)  # k = 9: nothing accepted, no update
+        eps = torch.full((B,), 0.05) * (1 + torch.rand(B, generator=gen))
+        info = HMCInfo(acc, acc > 0.5, div, 1, 1, eps, torch.ones(B, dtype=torch.long), torch.zeros(B),
+                       start + 0.5 * torch.randn(B, D, generator=gen), torch.randn(B, D, generator=gen),
+                       eps * (1 + 10 * torch.rand(B, generator=gen)), 0, acc, torch.tensor(0), 8)
+        out = chees.update(start, info, info.max_steps)
+        ref = _chees_reference(*ref, start, info, info.max_steps)
+        assert isinstance(out, torch.Tensor)
+        assert math.isclose(float(chees.log_t), ref[0], rel_tol=1e-9, abs_tol=1e-12), k
+        assert math.isclose(float(out), math.exp(ref[0]), rel_tol=1e-6), k  # returned in the chains' dtype
+        assert int(chees.t) == ref[3], k
+    assert math.isclose(float(chees.final()), math.exp(ref[1]), rel_tol=1e-6)
+    assert int(chees.t) == 38  # two of the 40 steps were skipped

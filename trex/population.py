@@ -29,7 +29,8 @@ def view(posterior, **changes):
 
 class Population:
     """RelaxedPosteriors over the same distribution and classifier, as one target of len(members) ×
-    chains rows. `sigma_factor` tempers every member's σ; `tap(z, probs)` sees every evaluation."""
+    chains rows. `sigma_factor` tempers every member's σ; `tap(z, probs)` sees every evaluation, and
+    `memo(z, probs, batch_rows)` too, with the batch rows they belong to (trex.recorder.LastProbs)."""
 
     def __init__(self, members, chains: int, sigma_factor: float = 1.0, tap=None):
         members = list(members)
@@ -44,10 +45,11 @@ class Population:
         self.members, self.chains = members, int(chains)
         self.distribution, self.classifier = first.distribution, first.classifier
         self.chunk_size = first.chunk_size
-        self.tap = tap
+        self.tap, self.memo = tap, None
         self.sigma_factor = float(sigma_factor)
         device = self.distribution.device
-        self.rows = torch.arange(len(members), device=device).repeat_interleave(self.chains)
+        self.rows = torch.arange(len(members), device=device).repeat_interleave(self.chains)  # each row's target
+        self.batch_rows = torch.arange(len(self.rows), device=device)  # each row's place in the whole batch
         self._ideal = torch.stack([m.target.ideal() for m in members]).to(device)
         self._temper()
 
@@ -79,10 +81,15 @@ class Population:
         out.tap = tap
         return out
 
+    def remembered(self, memo) -> "Population":
+        out = copy.copy(self)
+        out.memo = memo
+        return out
+
     def subset(self, idx) -> "Population":
         """The same population restricted to the rows `idx` (a kernel evaluating some chains only)."""
         out = copy.copy(self)
-        out.rows = self.rows[idx]
+        out.rows, out.batch_rows = self.rows[idx], self.batch_rows[idx]
         return out
 
     def probs(self, z: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
@@ -119,6 +126,8 @@ class Population:
         probs = self.probs(z)
         if self.tap is not None:
             self.tap(z, probs)
+        if self.memo is not None:
+            self.memo(z, probs, self.batch_rows)
         return self.distribution.log_prior(z) + self.log_likelihood(probs)
 
     def logdensity_and_grad(self, z: torch.Tensor):

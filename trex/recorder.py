@@ -12,10 +12,23 @@ class Recorder:
         self.rows = {k: [] for k in ("latents", "probs", "logdensity", "accepted", "accept_prob", "divergent",
                                      "images")}
 
-    def add(self, posterior, position, logdensity, accepted, divergent, accept_prob, chunk: int = 1024):
+    def add(self, posterior, position, logdensity, accepted, divergent, accept_prob, chunk: int = 1024,
+            known: "LastProbs | None" = None):
+        """Keep one step's draws. `known` holds the probabilities the run already computed where chains
+        are now (an accepted proposal was just evaluated; a rejected chain keeps its last ones): only
+        the other rows go through the classifier again (after a resume, or a chain moved by a stage)."""
         with torch.no_grad():
-            x = torch.cat([posterior.distribution.decode(c) for c in position.split(chunk)])
-            p = torch.cat([posterior.probs(c, images=xc) for c, xc in zip(position.split(chunk), x.split(chunk))])
+            x = None
+            if self.store_images or known is None:
+                x = torch.cat([posterior.distribution.decode(c) for c in position.split(chunk)])
+            if known is None:
+                p = torch.cat([posterior.probs(c, images=xc) for c, xc in zip(position.split(chunk), x.split(chunk))])
+            else:
+                p, valid = known.at(position)
+                todo = (~valid).nonzero().squeeze(1)  # reads one number back: the kept draws go to the host anyway
+                if len(todo):
+                    p = p.clone()
+                    p[todo] = torch.cat([posterior.probs(c) for c in position[todo].split(chunk)]).to(p)
         self.rows["latents"].append(position.float().cpu())
         self.rows["probs"].append(p.float().cpu())
         self.rows["logdensity"].append(logdensity.float().cpu())
@@ -33,3 +46,31 @@ class Recorder:
         """The draws of each group of chains (one per target), chains first: (C, S, ...)."""
         whole = {k: torch.stack(v).transpose(0, 1) for k, v in self.rows.items() if v}  # (S, B, ...) -> (B, S, ...)
         return [{k: v[sl].numpy() for k, v in whole.items()} for sl in slices]
+
+
+class LastProbs:
+    """Class probabilities at each chain's current position, taken from evaluations the run makes anyway.
+
+    As a Population's `memo` it sees every evaluation with the batch rows it belongs to, and keeps the
+    last point and probabilities per row. `follow(position)` then keeps, for each row whose position
+    is that last point (an accepted proposal, a start just evaluated), those probabilities as the
+    row's current ones; a rejected chain keeps the ones it had. Each HMC / RWM step evaluates every
+    proposal last, so after a step every row is known unless a stage moved it without evaluating it.
+    No host sync: comparisons and torch.where only."""
+
+    def __init__(self, batch: int, dim: int, num_classes: int, device=None, dtype=torch.float32):
+        nan = dict(fill_value=float("nan"), device=device, dtype=dtype)
+        self.seen_z, self.seen_p = torch.full((batch, dim), **nan), torch.full((batch, num_classes), **nan)
+        self.z, self.p = self.seen_z.clone(), self.seen_p.clone()
+
+    def __call__(self, z, probs, rows):
+        self.seen_z[rows] = z.detach().to(self.seen_z)
+        self.seen_p[rows] = probs.detach().to(self.seen_p)
+
+    def follow(self, position) -> None:
+        hit = (self.seen_z == position).all(-1, keepdim=True)
+        self.z, self.p = torch.where(hit, self.seen_z, self.z), torch.where(hit, self.seen_p, self.p)
+
+    def at(self, position):
+        """(probabilities (B, K), which rows are known for `position` (B,) bool)."""
+        return self.p, (self.z == position).all(-1)

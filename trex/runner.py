@@ -17,7 +17,7 @@ from trex.errors import UserError
 from trex.plan import Plan
 from trex.population import Population, merge_params, take
 from trex.progress import progress_bar
-from trex.recorder import Recorder
+from trex.recorder import LastProbs, Recorder
 from trex.resampling import initial_positions, resample_state, systematic_resample  # noqa: F401 (public)
 from trex.resume import weights_hash
 from trex.results import SampleSet
@@ -182,6 +182,9 @@ class _Context:
         self.population, self.kernel, self.plan, self.gen = population, kernel, plan, gen
         self.slices = population.slices()
         self.batch = population.size * plan.num_chains
+        dist = population.distribution
+        # the probabilities at each chain's position, kept from the run's own evaluations for the recorder
+        self.memo = LastProbs(self.batch, dist.dim, len(population.members[0].classes), dist.device, dist.dtype)
 
     def distance(self, z: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
         """Each chain's distance to its own target (σ plays no part)."""
@@ -276,9 +279,11 @@ def _run_population(posts, kernel, plan: Plan, checkpoint) -> list[SampleSet]:
     for t in range(run.t, total):
         for stage in stages:
             stage(run, t)
+        ctx.memo.follow(run.state.position)  # a stage that moved chains evaluated them (or they get recomputed)
         warm = t < plan.num_warmup
         state, info = kernel.step(run.state, run.target, merge_params(run.params, C), gen)
         run.state = state
+        ctx.memo.follow(state.position)
         for k, sl in enumerate(ctx.slices):  # adaptation and the stuck watch: per target
             part = take(info, sl, ctx.batch)
             run.watch[k].observe(part.accepted)
@@ -293,7 +298,8 @@ def _run_population(posts, kernel, plan: Plan, checkpoint) -> list[SampleSet]:
         if warm:
             warm_div = warm_div + info.divergent.long()  # a tensor: no host sync per step
         elif (t - plan.num_warmup) % plan.thin == 0:
-            p = run.rec.add(pop, state.position, state.logdensity, info.accepted, info.divergent, info.accept_prob)
+            p = run.rec.add(pop, state.position, state.logdensity, info.accepted, info.divergent, info.accept_prob,
+                          known=ctx.memo)
             near = (ctx.population.distance(p) <= plan.tol).float().mean()
         if warm and plan.progress and t % 10 == 0:
             near = (ctx.distance(state.position) <= plan.tol).float().mean()

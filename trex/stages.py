@@ -34,7 +34,7 @@ class RunState:
         """A fresh view of the population at the current σ factor, tap and surrogate, and the chains'
         cached log density and gradient under it (one batched evaluation, counted)."""
         ctx = self.ctx
-        view = ctx.population.tempered(self.sigma_factor).tapped(self.tap)
+        view = ctx.population.tempered(self.sigma_factor).tapped(self.tap).remembered(ctx.memo)
         if self.guide_net is not None:
             view = Guided(view, SurrogatePosterior(view, self.guide_net))
         self.target = view

@@ -39,7 +39,7 @@ class LogitSurrogate(nn.Module):
 
 
 def fit_surrogate(z: torch.Tensor, probs: torch.Tensor, hidden: int = 128, depth: int = 3, steps: int = 3000,
-                  batch: int = 2048, lr: float = 3e-3, seed: int = 0, population=None,
+                  batch: int = 2048, lr: float = 1e-2, seed: int = 0, population=None,
                   max_epochs: int = 100) -> tuple[LogitSurrogate, dict]:
     """Fit a LogitSurrogate to (z, probs) pairs by cross-entropy against the soft labels (KL to the
     classifier's probabilities), with a cosine-decayed Adam. Returns the net (eval mode, frozen) and a

@@ -282,39 +282,46 @@ class ChEES:
     Ascends E[(|q' - E q'|^2 - |q - E q|^2)^2] in log T with Adam (beta1 = 0), using
     acceptance-weighted cross-chain estimates; the final value is a moving average.
     Needs many chains (>= ~16) for a useful estimate; with fewer it only adds noise.
+    The state is tensors and every branch a torch.where, so an update never waits for an
+    accelerator (a skipped update, e.g. fewer than two usable chains, leaves the state as it was).
     """
 
     def __init__(self, length, lr=0.025, beta2=0.95, max_update=0.35, decay=0.5):
-        self.log_t = self.log_avg = math.log(length)
+        self.log_t = torch.as_tensor(length, dtype=torch.float64).log()
+        self.log_avg = self.log_t.clone()
         self.lr, self.beta2, self.max_update, self.decay = lr, beta2, max_update, decay
-        self.v, self.t = 0.0, 0
+        self.v = torch.zeros((), dtype=torch.float64)
+        self.t = torch.zeros((), dtype=torch.float64)  # updates taken; a tensor too, it depends on the data
 
-    def update(self, start: Tensor, info: HMCInfo, max_steps: int) -> float:
+    def update(self, start: Tensor, info: HMCInfo, max_steps: int) -> Tensor:
+        dev = start.device
+        log_t, log_avg, v, t = (x.to(dev) for x in (self.log_t, self.log_avg, self.v, self.t))
         ok = ~info.divergent
-        w = torch.where(ok, info.accept_prob, torch.zeros_like(info.accept_prob))
-        if int(ok.sum()) >= 2 and float(w.sum()) > 0:
-            zero = torch.zeros_like(info.proposal)
-            prop = torch.where(ok[:, None], info.proposal, zero)
-            q1 = prop - (w[:, None] * prop).sum(0) / w.sum()
-            q0 = start - start.mean(0)
-            g = info.integration_time * ((q1 * q1).sum(-1) - (q0 * q0).sum(-1)) \
-                * (q1 * info.velocity).sum(-1)
-            grad = float((w * torch.where(ok, g, torch.zeros_like(g))).sum() / w.sum())
-            if math.isfinite(grad):
-                self.t += 1
-                self.v = self.beta2 * self.v + (1 - self.beta2) * grad**2
-                v_hat = self.v / (1 - self.beta2**self.t)
-                step = self.lr * grad / (math.sqrt(v_hat) + 1e-12)
-                self.log_t += max(-self.max_update, min(self.max_update, step))
-                eps = info.step_size
-                lo, hi = math.log(float(eps.min())), math.log(max_steps * float(eps.max()))
-                self.log_t = min(max(self.log_t, lo), hi)
-                wt = self.t ** (-self.decay)
-                self.log_avg = (1 - wt) * self.log_avg + wt * self.log_t
-        return math.exp(self.log_t)
+        w = torch.where(ok, info.accept_prob, torch.zeros_like(info.accept_prob)).double()
+        w_sum = w.sum()
+        prop = torch.where(ok[:, None], info.proposal, torch.zeros_like(info.proposal)).double()
+        q1 = prop - (w[:, None] * prop).sum(0) / w_sum.clamp_min(1e-300)
+        q0 = (start - start.mean(0)).double()
+        g = info.integration_time.double() * ((q1 * q1).sum(-1) - (q0 * q0).sum(-1)) \
+            * (q1 * info.velocity.double()).sum(-1)
+        grad = (w * torch.where(ok, g, torch.zeros_like(g))).sum() / w_sum.clamp_min(1e-300)
+        go = (ok.sum() >= 2) & (w_sum > 0) & torch.isfinite(grad)
+        grad = torch.where(go, grad, torch.zeros_like(grad))
+        t_new = t + 1
+        v_new = self.beta2 * v + (1 - self.beta2) * grad**2
+        v_hat = v_new / (1 - self.beta2**t_new)
+        step = self.lr * grad / (v_hat.sqrt() + 1e-12)
+        eps = info.step_size.double()
+        lo, hi = eps.min().log(), (max_steps * eps.max()).log()
+        new_t = torch.minimum(torch.maximum(log_t + step.clamp(-self.max_update, self.max_update), lo), hi)
+        wt = t_new ** (-self.decay)
+        new_avg = (1 - wt) * log_avg + wt * new_t
+        self.log_t, self.log_avg = torch.where(go, new_t, log_t), torch.where(go, new_avg, log_avg)
+        self.v, self.t = torch.where(go, v_new, v), torch.where(go, t_new, t)
+        return self.log_t.exp().to(start.dtype)
 
-    def final(self) -> float:
-        return math.exp(self.log_avg)
+    def final(self) -> Tensor:
+        return self.log_avg.exp().float()
 
 
 class HMCAdaptation:
