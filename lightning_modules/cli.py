@@ -100,6 +100,25 @@ def precheck(config_name: str, argv: list[str]) -> None:
              f"with hydra.run.dir=... (or set RUNS_DIR)")
 
 
+class JobFailed(RuntimeError):
+    """A multirun job that stopped on a user error (its folder's error.txt holds the whole message)."""
+
+
+def job_failed(error, folder: Path, runs_dir=None):
+    """End a run on a user error in one line. In a multirun the job's folder keeps the message
+    (error.txt, which the sweep's report shows) and the error is raised instead of exiting, so Hydra
+    runs the sweep's other jobs and fails at the end; a later successful run removes the file."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "error.txt").write_text(f"{error}\n")
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        raise JobFailed(f"{folder}: {str(error).splitlines()[0]}") from None
+    remove_if_unused(folder, runs_dir)
+    fail(error)
+
+
 def remove_if_unused(folder: Path, runs_dir=None) -> None:
     """Remove a run folder that holds nothing but what Hydra writes at start-up, and the parents it
     left empty inside `runs_dir`, so a run that failed before it began leaves nothing behind."""
