@@ -54,7 +54,7 @@ def run(cfg: DictConfig) -> dict:
         plots.figures(res, folder, cfg.grid_size, CLASS_NAMES.get(cfg.data.dataset))
         summary.append(summary_row(res))
         if logger is not None:
-            sample_log.target(logger, summary[-1], folder)
+            sample_log.target(logger, summary[-1], folder, res)
         print(format_row(summary[-1]), flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "diagnostics.md").write_text(diagnostics_table(summary))
