@@ -74,17 +74,22 @@ def expected_jobs(dataset: str, runs: Path, experiments=None, overrides=()) -> l
                    key=lambda f: (ORDER.index(f.stem) if f.stem in ORDER else len(ORDER), f.stem))
     if not files:
         raise SystemExit(f"error: no sampling experiments for {dataset!r} in {CONFIGS / 'sampling'}")
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    swept = {o.key_or_group: o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()}
+    plain = [o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra/")]
+    given = {o.key_or_group for o in parsed if not o.is_sweep_override()}
     jobs = []
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS), job_name="report"):
         for f in files:
             if experiments and f.stem not in experiments:
                 continue
-            base = compose("sample", [f"sampling={dataset}/{f.stem}", *overrides], return_hydra_config=True)
-            given = {o.split("=", 1)[0] for o in overrides}
-            params = {k: v for k, v in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items()
-                      if k not in given}
+            base = compose("sample", [f"sampling={dataset}/{f.stem}", *plain], return_hydra_config=True)
+            # as Hydra does: the command line's sweeps (left_out=3,4) replace the config's own for their key
+            params = {**(OmegaConf.select(base, "hydra.sweeper.params") or {}), **swept}
+            params = {k: v for k, v in params.items() if k not in given}
             for variant in sweep_values(params):
-                cfg = compose("sample", [f"sampling={dataset}/{f.stem}", *variant, *overrides],
+                cfg = compose("sample", [f"sampling={dataset}/{f.stem}", *variant, *plain],
                               return_hydra_config=True)
                 sub = str(cfg.hydra.sweep.subdir)
                 jobs.append(Job(f.stem, cfg.experiment_name or f"{dataset}/{f.stem}", variant, sub, runs / sub, cfg))
