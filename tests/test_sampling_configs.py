@@ -81,3 +81,12 @@ def test_profiles_set_the_run_length():
     assert (paper.num_warmup, paper.num_samples) == (1000, 1000)
     assert (quick.num_chains, quick.num_warmup, quick.num_samples) == (8, 150, 100)
     assert (plain.num_chains, plain.num_warmup, plain.num_samples, plain.experiment_name) == (64, 300, 300, None)
+
+
+@pytest.mark.parametrize("name", ["mnist/ambiguous", "mnist/demo"])
+def test_the_older_sampling_files_in_experiment_still_compose_against_sample_yaml(name):
+    """experiment/mnist/{ambiguous,demo} predate the sampling group (make demo uses the second); the
+    training tests skip them, so they are composed against sample.yaml here."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
+        cfg = compose("sample", [f"experiment={name}"])
+    assert target_specs(cfg.targets, cfg.target) and cfg.experiment_name is None
