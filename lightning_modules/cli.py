@@ -23,6 +23,20 @@ def _run_name(targets, target):
         return "bad-target"
 
 
+def _pickle_torch_classes_as_an_import() -> None:
+    """Launchers that start jobs in other processes (submitit) pickle the task function with cloudpickle:
+    an entry point's own functions by value, with the torch submodules their attribute names match
+    (`models.classes` -> torch.classes). torch.classes is a ModuleType subclass that pickle has no rule
+    for ("cannot pickle '_Classes' object"), so give it one: the import it is."""
+    import copyreg
+    import importlib
+
+    import torch
+    copyreg.pickle(type(torch.classes), lambda m: (importlib.import_module, (m.__name__,)))
+
+
+_pickle_torch_classes_as_an_import()
+
 if not OmegaConf.has_resolver("run_name"):
     OmegaConf.register_new_resolver("run_name", _run_name)
 

@@ -57,7 +57,7 @@ def test_the_report_shows_what_ran_and_says_what_is_missing(tmp_path, monkeypatc
 @pytest.mark.slow
 def test_reproduce_twice_skips_what_the_first_call_finished(checkpoints, tmp_path):
     """Two tiny jobs of the failures experiment (left_out=3,4, tiny models for both), run as make reproduce
-    runs them; the second call lands in the same job folders and samples nothing again."""
+    runs them; the second call (through submitit_local) lands in the same job folders and samples nothing again."""
     clf, gen, _ = checkpoints
     cmd = [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--dataset", "mnist", "--experiments", "failures",
            "--sweep", str(tmp_path / "sweep"), "--out", str(tmp_path / "report"), "left_out=3,4",
@@ -70,9 +70,12 @@ def test_reproduce_twice_skips_what_the_first_call_finished(checkpoints, tmp_pat
                      for p in (tmp_path / "sweep").rglob("class_*/manifest.json"))
     assert folders == ["failures/without_3/class_3", "failures/without_4/class_4"]
     stamp = {f: (tmp_path / "sweep" / f / "samples.npz").stat().st_mtime_ns for f in folders}
-    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    # the launcher is swappable: the second call starts each job in its own process, in the same folders
+    again = subprocess.run([*cmd, "--launcher", "submitit_local"], cwd=REPO, capture_output=True, text=True,
+                           env=env, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
-    out = again.stdout + again.stderr
+    logs = [p.read_text() for p in (tmp_path / "sweep" / ".submitit").rglob("*_log.*")]
+    out = again.stdout + again.stderr + "".join(logs)
     assert "class:3: finished earlier in" in out and "class:4: finished earlier in" in out
     assert "resuming" not in out  # nothing was left half-done either
     assert sorted(p.name for p in (tmp_path / "sweep" / "failures").iterdir()) == ["without_3", "without_4"]
