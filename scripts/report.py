@@ -77,7 +77,8 @@ def expected_jobs(dataset: str, runs: Path, experiments=None, overrides=()) -> l
     from hydra.core.override_parser.overrides_parser import OverridesParser
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     swept = {o.key_or_group: o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()}
-    plain = [o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith("hydra/")]
+    # hydra's own settings (launcher, its options) change where jobs run, not what they are
+    plain = [o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith(("hydra/", "hydra."))]
     given = {o.key_or_group for o in parsed if not o.is_sweep_override()}
     jobs = []
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS), job_name="report"):
