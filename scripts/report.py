@@ -46,6 +46,7 @@ class Job:
     sets: dict = field(default_factory=dict)   # target string -> SampleSet
     missing: list = field(default_factory=list)  # plain statements
     error: str | None = None
+    unreadable: list = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -108,7 +109,10 @@ def read_job(job: Job, profile: str) -> Job:
     for t in job.targets:
         sub = job.folder / slug(t)
         if (sub / "manifest.json").exists() and (sub / "samples.npz").exists() and not (sub / "resume.pt").exists():
-            job.sets[t] = SampleSet.load(sub)
+            try:
+                job.sets[t] = SampleSet.load(sub)
+            except (OSError, ValueError, KeyError, TypeError) as e:  # a broken folder is reported, not fatal
+                job.unreadable.append(f"{sub} could not be read ({type(e).__name__}: {str(e)[:120]}); delete it to sample {t} again")
     if job.done:
         return job
     zoo = (OmegaConf.select(cfg, "paths.zoo_dir") or "zoo", cfg.zoo_profile, cfg.data.dataset)
@@ -123,6 +127,7 @@ def read_job(job: Job, profile: str) -> Job:
     if err.exists() and not job.missing:  # a missing model says it better; anything else, as the job said it
         job.error = err.read_text().strip().splitlines()[0]
     left = len(job.targets) - len(job.sets)
+    job.missing[:0] = job.unreadable
     if not job.missing:
         resume = any((job.folder / slug(t) / "resume.pt").exists() for t in job.targets) or \
             (job.folder / "resume.pt").exists()

@@ -35,13 +35,17 @@ def test_the_report_shows_what_ran_and_says_what_is_missing(tmp_path, monkeypatc
     pair = np.zeros(10)
     pair[[1, 7]] = 0.5
     made_up("ambiguous:1,7", pair).save(runs / "ambiguous" / "ambiguous_1,7")
+    (runs / "interpolation" / "p_8=1,9=0").mkdir(parents=True)  # a broken folder: said so, not fatal
+    (runs / "interpolation" / "p_8=1,9=0" / "manifest.json").write_text("{not json")
+    (runs / "interpolation" / "p_8=1,9=0" / "samples.npz").write_bytes(b"")
     (runs / "failures" / "without_3").mkdir(parents=True)
     (runs / "failures" / "without_3" / "error.txt").write_text("no generator checkpoint 'gan_without_3'\n")
     assert report.main(["--runs", str(runs), "--dataset", "mnist", "--out", str(tmp_path / "out"),
-                        "--experiments", "uniform,ambiguous,failures"]) == 0
+                        "--experiments", "uniform,ambiguous,interpolation,failures"]) == 0
     md = (tmp_path / "out" / "mnist.md").read_text()
     html = (tmp_path / "out" / "mnist.html").read_text()
-    assert "**1 of 12** runs complete" in md  # uniform; ambiguous has 1 of its 45 targets, failures none
+    assert "**1 of 13** runs complete" in md  # uniform; ambiguous has 1 of its 45 targets, failures none
+    assert "p_8=1,9=0 could not be read (JSONDecodeError" in md
     assert "| mnist/uniform | uniform | 1 / 1 | 4 chains × 25 | 12 | done |" in md
     assert "**1 of 1** sampled (of 45); paper: 38 of 45" in md
     for c in range(10):
