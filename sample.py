@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 import trex
 from datamodules.sources import CLASS_NAMES
 from lightning_modules import sample_log
-from lightning_modules.cli import fail, precheck, remove_if_unused
+from lightning_modules.cli import job_failed, precheck
 from trex import plots
 from trex.summary import diagnostics_table, format_row, summary_row
 from trex.targets import slug, target_specs
@@ -32,6 +32,7 @@ def run(cfg: DictConfig) -> dict:
         t.bind(models.classes)  # a class the classifier does not know fails here, not mid-run
     judge = load_typicality(cfg, device, cfg.data.dataset)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "error.txt").unlink(missing_ok=True)  # left by an earlier failed start of this job
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     logger = sample_log.start(cfg, out) if cfg.get("wandb") else None
     posts = [trex.RelaxedPosterior(models.distribution, models.classifier, t, sigma=cfg.sigma,
@@ -53,7 +54,7 @@ def run(cfg: DictConfig) -> dict:
         plots.figures(res, folder, cfg.grid_size, CLASS_NAMES.get(cfg.data.dataset))
         summary.append(summary_row(res))
         if logger is not None:
-            sample_log.target(logger, summary[-1], folder)
+            sample_log.target(logger, summary[-1], folder, res)
         print(format_row(summary[-1]), flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "diagnostics.md").write_text(diagnostics_table(summary))
@@ -67,9 +68,8 @@ def run(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except trex.UserError as e:
-        remove_if_unused(Path(cfg.paths.output_dir), cfg.paths.runs_dir)
-        fail(e)
+    except trex.UserError as e:  # one line; in a multirun the other jobs go on (error.txt for the report)
+        job_failed(e, Path(cfg.paths.output_dir), cfg.paths.runs_dir)
 
 
 if __name__ == "__main__":

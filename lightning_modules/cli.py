@@ -23,6 +23,20 @@ def _run_name(targets, target):
         return "bad-target"
 
 
+def _pickle_torch_classes_as_an_import() -> None:
+    """Launchers that start jobs in other processes (submitit) pickle the task function with cloudpickle:
+    an entry point's own functions by value, with the torch submodules their attribute names match
+    (`models.classes` -> torch.classes). torch.classes is a ModuleType subclass that pickle has no rule
+    for ("cannot pickle '_Classes' object"), so give it one: the import it is."""
+    import copyreg
+    import importlib
+
+    import torch
+    copyreg.pickle(type(torch.classes), lambda m: (importlib.import_module, (m.__name__,)))
+
+
+_pickle_torch_classes_as_an_import()
+
 if not OmegaConf.has_resolver("run_name"):
     OmegaConf.register_new_resolver("run_name", _run_name)
 
@@ -98,6 +112,25 @@ def precheck(config_name: str, argv: list[str]) -> None:
     if not existing.is_dir() or not os.access(existing, os.W_OK):
         fail(f"cannot write the run folder {run_dir}: {existing} is not a writable folder. Choose another "
              f"with hydra.run.dir=... (or set RUNS_DIR)")
+
+
+class JobFailed(RuntimeError):
+    """A multirun job that stopped on a user error (its folder's error.txt holds the whole message)."""
+
+
+def job_failed(error, folder: Path, runs_dir=None):
+    """End a run on a user error in one line. In a multirun the job's folder keeps the message
+    (error.txt, which the sweep's report shows) and the error is raised instead of exiting, so Hydra
+    runs the sweep's other jobs and fails at the end; a later successful run removes the file."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "error.txt").write_text(f"{error}\n")
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        raise JobFailed(f"{folder}: {str(error).splitlines()[0]}") from None
+    remove_if_unused(folder, runs_dir)
+    fail(error)
 
 
 def remove_if_unused(folder: Path, runs_dir=None) -> None:

@@ -62,6 +62,15 @@ _MAKE = {"classifier": "python train.py experiment={d}/classifier (or make demo)
          "typicality": "python -m lightning_modules.zoo --dataset {d} --only lenet"}
 
 
+def train_command(name: str, profile: str, dataset: str) -> str | None:
+    """The command that trains the zoo model `name` of a dataset (None if the zoo has no such model)."""
+    args = dict(model_list(dataset)).get(name)
+    if args is None:
+        return None
+    return (f"python -m lightning_modules.zoo --dataset {dataset} --profile {profile} --only {name} "
+            f"(or python train.py experiment={args} profile={profile})")
+
+
 def resolve_checkpoint(name: str, root, profile: str, dataset: str, role: str = "classifier") -> Path:
     """A checkpoint path, or a model name in this profile's and dataset's zoo folder
     (<zoo>/<profile>/<dataset>/<name>.ckpt): `gan` must never pick another dataset's GAN."""
@@ -74,7 +83,7 @@ def resolve_checkpoint(name: str, root, profile: str, dataset: str, role: str = 
         return cand
     have = sorted(f.stem for f in folder.glob("*.ckpt"))
     listing = f" (it has {', '.join(have)})" if have else " (empty or missing)"
-    make = _MAKE.get(role, _MAKE["classifier"]).format(d=dataset)
+    make = train_command(name, profile, dataset) or _MAKE.get(role, _MAKE["classifier"]).format(d=dataset)
     raise MissingCheckpoint(f"no {role} checkpoint {name!r}: not a file, and not a model in the zoo folder "
                             f"{folder}{listing}.\n  Make one: {make}; or pass a path, e.g. "
                             f"{'generator' if role == 'generator' else role}=runs/train/.../checkpoints/best.ckpt")

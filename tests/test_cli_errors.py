@@ -77,7 +77,7 @@ CASES = {
     "classifier outputs Inf": (lambda c: models(c, clf="inf_classifier"), ["inf_classifier.ckpt", "NaN or Inf"]),
     "labels the dataset lacks": (lambda c: models(c, clf="odd_labels"), ["labels 10-14", "mnist has 0-9"]),
     "missing generator": (lambda c: [f"classifier={c['clf']}", "generator=vae"],
-                          ["no generator checkpoint 'vae'", "lightning_modules.zoo --dataset mnist --only"]),
+                          ["no generator checkpoint 'vae'", "lightning_modules.zoo --dataset mnist --profile quick --only vae"]),
     "unknown key": (lambda c: [*models(c), "num_chain=4"], ["unknown config key 'num_chain'", "did you mean num_chains"]),
     "unknown sampler": (lambda c: [*models(c), "sampler=hcm"], ["sampler/hcm", "hmc"]),
 }

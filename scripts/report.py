@@ -1,0 +1,331 @@
+"""The reproduction report: every sampling experiment of a dataset (configs/sampling/<dataset>/), read
+from the sweep folder `make reproduce` fills, set beside the paper's numbers.
+
+    python scripts/report.py --runs runs/reproduce/mnist-quick --dataset mnist --out docs/report
+    -> docs/report/mnist.md (+ mnist_files/) and docs/report/mnist.html (self-contained)
+
+The jobs expected are the sampling configs' own (a config's `hydra.sweeper.params` expanded, as
+`sample.py -m` expands them), each in its stable folder `<runs>/<hydra.sweep.subdir>`. A job that has
+not run, failed, or stopped half-way appears as a plain statement of what is missing (a model not in
+the zoo: the command that trains it) and the command that runs it; the report never stops on one.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+import lightning_modules.cli  # noqa: E402,F401  (registers the run_name resolver sample.yaml uses)
+from trex.report import Report  # noqa: E402
+from trex.results import SampleSet  # noqa: E402
+from trex.summary import summary_row  # noqa: E402
+from trex.targets import slug, target_specs  # noqa: E402
+
+CONFIGS = ROOT / "configs"
+ORDER = ["high_confidence", "ambiguous", "uniform", "ambivalent", "interpolation", "failures", "novel_class"]  # the paper's
+
+
+@dataclass
+class Job:
+    experiment: str            # config file stem: ambiguous, failures, ...
+    name: str                  # experiment_name: mnist/failures
+    variant: list              # the sweeper overrides of this job, e.g. ["left_out=3"]
+    subdir: str                # its folder in the sweep: hydra.sweep.subdir (failures/without_3)
+    folder: Path
+    cfg: object                # the job's config: as it ran (its config.yaml) or as composed
+    targets: list = field(default_factory=list)
+    sets: dict = field(default_factory=dict)   # target string -> SampleSet
+    missing: list = field(default_factory=list)  # plain statements
+    error: str | None = None
+    unreadable: list = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.subdir
+
+    @property
+    def done(self) -> bool:
+        return bool(self.targets) and len(self.sets) == len(self.targets)
+
+
+def sweep_values(params) -> list[list[str]]:
+    """Every combination of a config's `hydra.sweeper.params` ({key: "range(10)"}), as override lists."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    parser = OverridesParser.create()
+    axes = []
+    for key, value in (params or {}).items():
+        o = parser.parse_overrides([f"{key}={value}"])[0]
+        vals = list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
+        axes.append([f"{key}={v}" for v in vals])
+    return [list(c) for c in itertools.product(*axes)]
+
+
+def expected_jobs(dataset: str, runs: Path, experiments=None, overrides=()) -> list[Job]:
+    from hydra import compose, initialize_config_dir
+    files = sorted((CONFIGS / "sampling" / dataset).glob("*.yaml"),
+                   key=lambda f: (ORDER.index(f.stem) if f.stem in ORDER else len(ORDER), f.stem))
+    if not files:
+        raise SystemExit(f"error: no sampling experiments for {dataset!r} in {CONFIGS / 'sampling'}")
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    swept = {o.key_or_group: o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()}
+    # hydra's own settings (launcher, its options) change where jobs run, not what they are
+    plain = [o.input_line for o in parsed if not o.is_sweep_override() and not o.key_or_group.startswith(("hydra/", "hydra."))]
+    given = {o.key_or_group for o in parsed if not o.is_sweep_override()}
+    jobs = []
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS), job_name="report"):
+        for f in files:
+            if experiments and f.stem not in experiments:
+                continue
+            base = compose("sample", [f"sampling={dataset}/{f.stem}", *plain], return_hydra_config=True)
+            # as Hydra does: the command line's sweeps (left_out=3,4) replace the config's own for their key
+            params = {**(OmegaConf.select(base, "hydra.sweeper.params") or {}), **swept}
+            params = {k: v for k, v in params.items() if k not in given}
+            for variant in sweep_values(params):
+                cfg = compose("sample", [f"sampling={dataset}/{f.stem}", *variant, *plain],
+                              return_hydra_config=True)
+                sub = str(cfg.hydra.sweep.subdir)
+                jobs.append(Job(f.stem, cfg.experiment_name or f"{dataset}/{f.stem}", variant, sub, runs / sub, cfg))
+    return jobs
+
+
+def read_job(job: Job, profile: str) -> Job:
+    """Load what the job's folder holds; say what is missing and why."""
+    from lightning_modules.zoo import MissingCheckpoint, resolve_checkpoint, train_command
+    ran = job.folder / "config.yaml"
+    if ran.exists():  # the config the job ran with (models, targets, sizes)
+        job.cfg = OmegaConf.load(ran)
+    cfg = job.cfg
+    job.targets = [str(t) for t in target_specs(cfg.get("targets"), cfg.get("target"))]
+    for t in job.targets:
+        sub = job.folder / slug(t)
+        if (sub / "manifest.json").exists() and (sub / "samples.npz").exists() and not (sub / "resume.pt").exists():
+            try:
+                job.sets[t] = SampleSet.load(sub)
+            except (OSError, ValueError, KeyError, TypeError) as e:  # a broken folder is reported, not fatal
+                job.unreadable.append(f"{sub} could not be read ({type(e).__name__}: {str(e)[:120]}); delete it to sample {t} again")
+    if job.done:
+        return job
+    zoo = (OmegaConf.select(cfg, "paths.zoo_dir") or "zoo", cfg.zoo_profile, cfg.data.dataset)
+    for role in ("classifier", "generator"):
+        try:
+            resolve_checkpoint(str(cfg[role]), *zoo, role=role)
+        except MissingCheckpoint:
+            how = train_command(str(cfg[role]), cfg.zoo_profile, cfg.data.dataset) or "train it (see README, Training)"
+            job.missing.append(f"the {role} `{cfg[role]}` is not in the zoo ({Path(zoo[0]) / zoo[1] / zoo[2]}); "
+                               f"train it: `{how}`")
+    err = job.folder / "error.txt"
+    if err.exists() and not job.missing:  # a missing model says it better; anything else, as the job said it
+        job.error = err.read_text().strip().splitlines()[0]
+    left = len(job.targets) - len(job.sets)
+    job.missing[:0] = job.unreadable
+    if not job.missing:
+        resume = any((job.folder / slug(t) / "resume.pt").exists() for t in job.targets) or \
+            (job.folder / "resume.pt").exists()
+        job.missing.append(f"{left} of {len(job.targets)} targets not sampled yet"
+                           + (" (interrupted: a rerun resumes from its resume file)" if resume else ""))
+    cmd = " ".join(["python sample.py", f"sampling={cfg.data.dataset}/{job.experiment}", *job.variant,
+                    f"sample_profile={profile}", f"hydra.run.dir={job.folder}"])
+    job.missing.append(f"then run it: `{cmd}` (or `make reproduce DATASET={cfg.data.dataset} PROFILE={profile}`)")
+    return job
+
+
+# --- figures ---------------------------------------------------------------------------------------------
+
+def _image(res, flat_index):
+    img = res.images.reshape(-1, *res.images.shape[2:])[flat_index]
+    return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+
+
+def best_draws_figure(sets: dict, title: str, per_row: int = 11) -> Figure | None:
+    """The draw closest to each target, titled with the target and the confidences it names."""
+    from trex.analysis.table import named_classes
+    items = [(t, r) for t, r in sets.items() if r.images is not None]
+    if not items:
+        return None
+    rows = -(-len(items) // per_row)
+    cols = min(per_row, len(items))
+    fig = Figure(figsize=(1.25 * cols + 0.3, 1.55 * rows + 0.4))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).reshape(-1)
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, (t, res) in zip(axes, items):
+        i = int(np.argmin(res.distance().reshape(-1)))
+        classes = [int(c) for c in res.meta.get("classes", range(res.probs.shape[-1]))]
+        p = res.probs.reshape(-1, res.probs.shape[-1])[i]
+        named = named_classes(res)[:3]
+        ax.imshow(_image(res, i), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(t.replace("ambiguous:", "amb ") + "\n" + ", ".join(f"{c}: {p[classes.index(c)]:.2f}" for c in named),
+                     fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return fig
+
+
+# --- the report ----------------------------------------------------------------------------------------------
+
+DIAG_COLUMNS = ["target", "draws", "confidence (mean ± std)", "within 0.1", "typical", "accept", "R-hat (conf)",
+                "R-hat (latents)", "ESS (conf)", "divergences", "stuck chains", "wall s"]
+
+
+def diagnostics_rows(job: Job) -> list[dict]:
+    out = []
+    for t in job.targets:
+        if t not in job.sets:
+            out.append({"target": t, "draws": "not sampled"})
+            continue
+        r = summary_row(job.sets[t])
+        out.append({"target": t, "draws": r["samples"],
+                    "confidence (mean ± std)": ", ".join(f"{c}: {v}" for c, v in r["confidence"].items()),
+                    "within 0.1": f"{r['near_0.1']:.3f}", "typical": "-" if r["typical"] is None else f"{r['typical']:.3f}",
+                    "accept": f"{r['accept']:.2f}", "R-hat (conf)": f"{r['confidence_rhat_max']:.2f}",
+                    "R-hat (latents)": f"{r['rhat_max']:.2f}", "ESS (conf)": f"{r['confidence_ess_bulk_min']:.0f}",
+                    "divergences": r["divergences"], "stuck chains": len(r["stuck_chains"]), "wall s": f"{r['wall_s']:.0f}"})
+    return out
+
+
+def job_wall(job: Job) -> float:
+    """The job's sampling time: a population's targets share one run, so its longest (each carries the whole)."""
+    walls = [float(r.meta.get("wall_time_s", 0)) for r in job.sets.values()]
+    if not walls:
+        return 0.0
+    return max(walls) if job.cfg.get("population") else sum(walls)
+
+
+def pair_section(r: Report, jobs: list[Job], dataset: str, class_names) -> None:
+    from trex.analysis.ambiguity import (ambiguity_matrix_figure, confidence_matrix, confidence_matrix_figure,
+                                         count_found, pair_quality)
+    from trex.analysis.paper_numbers import PAIRS_FOUND
+    for job in jobs:
+        sets = list(job.sets.values())
+        if not sets:
+            continue
+        rows = [pair_quality(s) for s in sets]
+        k = len(class_names) if class_names else 10
+        if job.experiment == "ambiguous":
+            r.add_text(f"Pairs found (both means in [0.4, 0.6], ≥ 90 % of draws within 0.1, confidence R-hat ≤ 1.1): "
+                       f"**{count_found(rows)} of {len(rows)}** sampled (of 45); paper: {PAIRS_FOUND.get(dataset, '-')} of 45.")
+            r.add_figure(confidence_matrix_figure(confidence_matrix(rows, k), class_names),
+                         caption=f"{job.name}: mean confidences of the found pairs")
+            r.add_figure(ambiguity_matrix_figure(sets, k, class_names), caption=f"{job.name}: one draw per found pair")
+        else:
+            who = job.cfg.classifier
+            r.add_text(f"Classifier `{who}`: **{count_found(rows)} of {len(rows)}** pairs i vs i+1 found. Paper: with "
+                       f"the ambivalent classifier all 10; with a normal classifier, ambiguous sampling from a GAN "
+                       f"rarely succeeds.")
+        r.add_table([{"pair": f"{a} vs {b}", "mean": f"{q['mean_i']:.3f}, {q['mean_j']:.3f}",
+                      "within 0.1": f"{q['within_0.1']:.3f}", "R-hat (conf)": f"{q['conf_rhat']:.2f}",
+                      "found": "yes" if q["found"] else "no"} for q in rows for a, b in [q["pair"]]],
+                    ["pair", "mean", "within 0.1", "R-hat (conf)", "found"], caption=f"{job.label}: pairs")
+
+
+def modes_section(r: Report, job: Job) -> None:
+    from trex.analysis.modes import find_modes, modes_figure
+    for t, res in job.sets.items():
+        if res.images is None:
+            continue
+        imgs = res.images.reshape(-1, *res.images.shape[2:])
+        m = find_modes(imgs.reshape(len(imgs), -1) / 255.0)
+        r.add_text(f"`{t}`: {m['k']} recurring mode{'s' if m['k'] > 1 else ''} among {len(imgs)} draws (KMeans on "
+                   f"pixels, k by silhouette): shares {', '.join(f'{s:.0%}' for s in m['shares'])}.")
+        r.add_figure(modes_figure(imgs, m, title=f"{t} modes"), caption=f"{job.label}: one draw per mode")
+
+
+def status(job: Job) -> str:
+    """One short phrase for the status table; the experiment's section says the rest."""
+    if job.done:
+        return "done"
+    models = [m.split("`")[1] for m in job.missing if m.startswith("the ") and "not in the zoo" in m]
+    if models:
+        return "model missing: " + ", ".join(models)
+    if job.error:
+        return "failed (see below)"
+    return "not run" if not job.sets else "incomplete"
+
+
+def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
+    from datamodules.sources import CLASS_NAMES
+    from trex.analysis.table import COLUMNS, confidence_table
+    names = CLASS_NAMES.get(dataset)
+    names = list(names) if names else None
+    r = Report(f"Bayes-TrEx experiments: {dataset} ({profile} profile)")
+    experiments = list(dict.fromkeys(j.experiment for j in jobs))
+    done = sum(j.done for j in jobs)
+    r.add_section("Status")
+    r.add_text(f"Runs read from `{runs}`: **{done} of {len(jobs)}** runs complete, "
+               f"{sum(len(j.sets) for j in jobs)} of {sum(len(j.targets) for j in jobs)} targets sampled. "
+               f"`make reproduce DATASET={dataset} PROFILE={profile}` runs or resumes the rest.")
+    r.add_table([{"experiment": j.name, "run": j.label, "targets": f"{len(j.sets)} / {len(j.targets)}",
+                  "sampling wall s": f"{job_wall(j):.0f}" if j.sets else "-",
+                  "draws per target": (f"{next(iter(j.sets.values())).num_chains} chains × "
+                                       f"{next(iter(j.sets.values())).num_samples}") if j.sets else "-",
+                  "status": status(j)}
+                 for j in jobs], ["experiment", "run", "targets", "draws per target", "sampling wall s", "status"],
+                caption="every run of every experiment")
+    groups = {}
+    for j in jobs:
+        if j.sets:
+            key = j.name if j.experiment != "ambivalent" else f"{j.name} ({j.cfg.classifier})"
+            groups.setdefault(key, []).extend(j.sets.values())
+    if groups:
+        r.add_section("Confidence beside the paper")
+        r.add_text("Mean ± std of the target confidences over each run's kept draws (one sampler seed here), beside "
+                   "the paper's Tables 2 and 9-11 where the notes give them.")
+        rows = confidence_table(groups)
+        r.add_table(rows, [c for c in COLUMNS if c not in ("seed_spread", "per_seed")], caption="confidence table")
+    for e in experiments:
+        ejobs = [j for j in jobs if j.experiment == e]
+        r.add_section(ejobs[0].name)
+        for j in ejobs:
+            if not j.done:
+                r.add_text(f"**{j.label} is incomplete.** " + " ".join(
+                    s[0].upper() + s[1:] + "." for s in ([j.error] if j.error else []) + j.missing))
+        if e in ("ambiguous", "ambivalent"):
+            pair_section(r, ejobs, dataset, names)
+        if e == "uniform":
+            for j in ejobs:
+                modes_section(r, j)
+        if e != "ambiguous":
+            sets = {(t if len(ejobs) == 1 else f"{j.label.split('/')[-1]} {t}"): s for j in ejobs
+                    for t, s in j.sets.items()}
+            fig = best_draws_figure(sets, f"{ejobs[0].name}: the draw closest to each target")
+            if fig is not None:
+                r.add_figure(fig, caption=f"{ejobs[0].name}: best draw per target")
+        for j in ejobs:
+            if j.sets:
+                r.add_table(diagnostics_rows(j), DIAG_COLUMNS,
+                            caption=f"{j.label}: diagnostics (sampling wall time {job_wall(j):.0f} s)")
+    return r
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", required=True, type=Path, help="the sweep folder (make reproduce: runs/reproduce/<dataset>-<profile>)")
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "report")
+    ap.add_argument("--profile", default="quick", help="the sample_profile the runs used (for the commands it prints)")
+    ap.add_argument("--experiments", default="", help="comma-separated config names (default: every one)")
+    ap.add_argument("overrides", nargs="*", help="overrides the sweep was run with (e.g. zoo_profile=paper)")
+    a = ap.parse_args(argv)
+    wanted = [e for e in a.experiments.split(",") if e]
+    jobs = [read_job(j, a.profile) for j in expected_jobs(a.dataset, a.runs, wanted, a.overrides)]
+    md, page = build(jobs, a.dataset, a.profile, a.runs).write(a.out, a.dataset)
+    done = sum(j.done for j in jobs)
+    print(f"report: {md} and {page}: {done} of {len(jobs)} runs complete")
+    for j in jobs:
+        if not j.done:
+            print(f"  missing {j.label}: " + "; ".join(([j.error] if j.error else []) + j.missing[:-1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""make reproduce's path: the report from a sweep folder (fast, on made-up sample sets), and the
+multirun itself on tiny real models, twice, the second call skipping what the first finished (slow)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from trex.results import SampleSet
+
+sys.path.insert(0, str(REPO))
+from scripts import report  # noqa: E402
+
+
+def made_up(target, ideal, seed=0, chains=4, draws=25):
+    """A SampleSet whose draws sit near `ideal`, with the diagnostics sample.py would have stored."""
+    rng = np.random.default_rng(seed)
+    probs = np.clip(ideal + rng.normal(0, 0.02, (chains, draws, 10)), 0, 1)
+    probs /= probs.sum(-1, keepdims=True)
+    diag = {"near_target_0.1": 1.0, "near_target_0.05": 0.9, "accept_rate": 0.7, "divergences": 0, "rhat_max": 1.02,
+            "ess_bulk_min": 80.0, "confidence_rhat_max": 1.01, "confidence_ess_bulk_min": 90.0}
+    return SampleSet(latents=rng.normal(size=(chains, draws, 5)), probs=probs, logdensity=np.zeros((chains, draws)),
+                     accepted=np.ones((chains, draws), bool), divergent=np.zeros((chains, draws), bool),
+                     step_size=np.ones(chains), ideal=ideal,
+                     images=rng.integers(0, 255, (chains, draws, 1, 28, 28), dtype=np.uint8),
+                     meta={"target": target, "classes": list(range(10)), "sampler": "hmc", "seed": 0,
+                           "wall_time_s": 12.5, "diagnostics": diag})
+
+
+def test_the_report_shows_what_ran_and_says_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_DIR", str(tmp_path / "empty-zoo"))  # no model anywhere: every statement is "train it"
+    runs = tmp_path / "runs"
+    made_up("uniform", np.full(10, 0.1)).save(runs / "uniform" / "uniform")
+    pair = np.zeros(10)
+    pair[[1, 7]] = 0.5
+    made_up("ambiguous:1,7", pair).save(runs / "ambiguous" / "ambiguous_1,7")
+    (runs / "interpolation" / "p_8=1,9=0").mkdir(parents=True)  # a broken folder: said so, not fatal
+    (runs / "interpolation" / "p_8=1,9=0" / "manifest.json").write_text("{not json")
+    (runs / "interpolation" / "p_8=1,9=0" / "samples.npz").write_bytes(b"")
+    (runs / "failures" / "without_3").mkdir(parents=True)
+    (runs / "failures" / "without_3" / "error.txt").write_text("no generator checkpoint 'gan_without_3'\n")
+    assert report.main(["--runs", str(runs), "--dataset", "mnist", "--out", str(tmp_path / "out"),
+                        "--experiments", "uniform,ambiguous,interpolation,failures"]) == 0
+    md = (tmp_path / "out" / "mnist.md").read_text()
+    html = (tmp_path / "out" / "mnist.html").read_text()
+    assert "**1 of 13** runs complete" in md  # uniform; ambiguous has 1 of its 45 targets, failures none
+    assert "p_8=1,9=0 could not be read (JSONDecodeError" in md
+    assert "| mnist/uniform | uniform | 1 / 1 | 4 chains × 25 | 12 | done |" in md
+    assert "**1 of 1** sampled (of 45); paper: 38 of 45" in md
+    for c in range(10):
+        assert f"`python -m lightning_modules.zoo --dataset mnist --profile quick --only gan_without_{c} " in md
+        assert f"python sample.py sampling=mnist/failures left_out={c} sample_profile=quick " \
+               f"hydra.run.dir={runs}/failures/without_{c}" in md
+    assert "44 of 45 targets not sampled yet" not in md  # the ambiguous run's models are missing too: said so
+    assert "The classifier `classifier` is not in the zoo" in md and "model missing: classifier, vae" in md
+    assert "ambiguous:1,7" in md and "mode" in md and md.count("| ambiguous:1,7 |") >= 2  # pairs and diagnostics
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html and "gan_without_9" in html
+
+
+@pytest.mark.slow
+def test_reproduce_twice_skips_what_the_first_call_finished(checkpoints, tmp_path):
+    """Two tiny jobs of the failures experiment (left_out=3,4, tiny models for both), run as make reproduce
+    runs them; the second call (through submitit_local) lands in the same job folders and samples nothing again."""
+    clf, gen, _ = checkpoints
+    cmd = [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--dataset", "mnist", "--experiments", "failures",
+           "--sweep", str(tmp_path / "sweep"), "--out", str(tmp_path / "report"), "left_out=3,4",
+           f"classifier={clf}", f"generator={gen}", "typicality=null", "num_chains=2", "num_warmup=4",
+           "num_samples=4", "sampler.max_steps=4", "wandb=false", "progress=false", "grid_size=4"]
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    folders = sorted(p.parent.relative_to(tmp_path / "sweep").as_posix()
+                     for p in (tmp_path / "sweep").rglob("class_*/manifest.json"))
+    assert folders == ["failures/without_3/class_3", "failures/without_4/class_4"]
+    stamp = {f: (tmp_path / "sweep" / f / "samples.npz").stat().st_mtime_ns for f in folders}
+    # the launcher is swappable: the second call starts each job in its own process, in the same folders
+    again = subprocess.run([*cmd, "--launcher", "submitit_local"], cwd=REPO, capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    logs = [p.read_text() for p in (tmp_path / "sweep" / ".submitit").rglob("*_log.*")]
+    out = again.stdout + again.stderr + "".join(logs)
+    assert "class:3: finished earlier in" in out and "class:4: finished earlier in" in out
+    assert "resuming" not in out  # nothing was left half-done either
+    assert sorted(p.name for p in (tmp_path / "sweep" / "failures").iterdir()) == ["without_3", "without_4"]
+    assert all(stamp[f] <= (tmp_path / "sweep" / f / "samples.npz").stat().st_mtime_ns for f in folders)
+    md = (tmp_path / "report" / "mnist.md").read_text()
+    assert (tmp_path / "report" / "mnist.html").stat().st_size > 0
+    assert "**2 of 2** runs complete" in md and "failures/without_4: diagnostics" in md
