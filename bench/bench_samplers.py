@@ -83,7 +83,7 @@ def main(argv=None):
                          "a surrogate fit during warm-up ('' skips them)")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
-    ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,rwm")
+    ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,hmc_plain,rwm")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true", help="show the samplers' progress bars")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for the .md and .json tables")
@@ -106,9 +106,10 @@ def main(argv=None):
         rows.append(run_one(f"Pyro NUTS ({chains} chains)", post, trex.samplers.NUTSPyro(), chains, warmup, samples,
                             a.seed, sigma_schedule="constant"))
         print(table(rows[-1:]), flush=True)
-    if "hmc" not in skip:
+    if "hmc" not in skip and "hmc_plain" not in skip:  # hmc_plain: only the --many rows
         rows.append(run_one("trex HMC (batched)", post, trex.samplers.HMC(), a.chains, a.warmup, a.samples, a.seed))
         print(table(rows[-1:]), flush=True)
+    if "hmc" not in skip:
         for spec in filter(None, a.many.split(",")):
             chains, warmup, samples, dtype, candidates, *flags = spec.split(":")
             unknown = set(flags) - {"smc", "surrogate"}
