@@ -10,10 +10,15 @@ from lightning_modules.classifier import load_classifier
 from lightning_modules.fid import fid_report, generate
 
 
-def predict(classifier, images: torch.Tensor) -> torch.Tensor:
-    """The classifier's output index (argmax) for each image, in batches of 1,000."""
+def class_probs(classifier, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """The classifier's softmax probabilities (N, K) for float images, in batches."""
     with torch.no_grad():
-        return torch.cat([classifier(x).argmax(-1) for x in images.split(1000)])
+        return torch.cat([classifier(x).softmax(-1) for x in images.split(batch)])
+
+
+def predict(classifier, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's output index (argmax) for each image."""
+    return class_probs(classifier, images).argmax(-1)
 
 
 def label_shares(classifier, images, classes) -> dict:

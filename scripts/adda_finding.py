@@ -31,6 +31,7 @@ import torch  # noqa: E402
 
 import trex  # noqa: E402
 from trex.analysis.labeler import accuracy_table, ensemble_vote, reliability  # noqa: E402
+from lightning_modules.evaluate import class_probs  # noqa: E402
 
 CLASSES = list(range(10))
 MODELS = {"baseline": "adda_source", "adda": "adda"}
@@ -45,9 +46,8 @@ def mnist_test(data_dir):
     return dm.test_set.tensors
 
 
-@torch.no_grad()
-def predict(net, x, batch=1000) -> np.ndarray:
-    return torch.cat([net(x[i:i + batch]).softmax(-1) for i in range(0, len(x), batch)]).numpy()
+def predict(net, x) -> np.ndarray:
+    return class_probs(net, x).numpy()
 
 
 def sample(post, folder: Path, args, seed: int) -> trex.SampleSet:

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from trex.analysis.testset import baseline, baseline_figure, baseline_markdown  # noqa: E402
+from lightning_modules.evaluate import class_probs  # noqa: E402
 
 
 def load_test_set(dataset: str, data_dir) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -38,10 +39,9 @@ def load_test_set(dataset: str, data_dir) -> tuple[torch.Tensor, torch.Tensor, l
     return (x.unsqueeze(1) if x.dim() == 3 else x), torch.as_tensor(y).long(), list(spec.class_names)
 
 
-@torch.no_grad()
-def predict(net, images: torch.Tensor, batch: int = 500) -> np.ndarray:
+def predict(net, images: torch.Tensor) -> np.ndarray:
     """Softmax probabilities (N, K) for uint8 images, read as pixel / 255 like the training data."""
-    return torch.cat([net(x.float() / 255.0).softmax(-1) for x in images.split(batch)]).numpy()
+    return class_probs(net, images.float() / 255.0).numpy()
 
 
 def save_grey_png(fig, path, dpi: int) -> None:
