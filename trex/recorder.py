@@ -24,11 +24,7 @@ class Recorder:
             if known is None:
                 p = torch.cat([posterior.probs(c, images=xc) for c, xc in zip(position.split(chunk), x.split(chunk))])
             else:
-                p, valid = known.at(position)
-                todo = (~valid).nonzero().squeeze(1)  # reads one number back: the kept draws go to the host anyway
-                if len(todo):
-                    p = p.clone()
-                    p[todo] = torch.cat([posterior.probs(c) for c in position[todo].split(chunk)]).to(p)
+                p = known.probs_at(position, posterior.probs, chunk)
         self.rows["latents"].append(position.float().cpu())
         self.rows["probs"].append(p.float().cpu())
         self.rows["logdensity"].append(logdensity.float().cpu())
@@ -74,3 +70,15 @@ class LastProbs:
     def at(self, position):
         """(probabilities (B, K), which rows are known for `position` (B,) bool)."""
         return self.p, (self.z == position).all(-1)
+
+    def probs_at(self, position, probs_fn, chunk: int = 1024):
+        """The probabilities at `position` (B, D): the known rows from here, the others from
+        probs_fn (the classifier on the decoded rows). Reads back which rows are unknown: one host
+        sync, for callers that read their result anyway (the recorder, stuck-chain checks)."""
+        self.follow(position)  # what a stage just evaluated counts too
+        p, valid = self.at(position)
+        todo = (~valid).nonzero().squeeze(1)
+        if len(todo):
+            p = p.clone()
+            p[todo] = torch.cat([probs_fn(c) for c in position[todo].split(chunk)]).to(p)
+        return p

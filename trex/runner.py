@@ -186,12 +186,12 @@ class _Context:
         # the probabilities at each chain's position, kept from the run's own evaluations for the recorder
         self.memo = LastProbs(self.batch, dist.dim, len(population.members[0].classes), dist.device, dist.dtype)
 
-    def distance(self, z: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-        """Each chain's distance to its own target (σ plays no part)."""
+    def distance(self, z: torch.Tensor) -> torch.Tensor:
+        """Each chain's distance to its own target (σ plays no part), for the whole batch z (B, D): from
+        the probabilities the run already has there (self.memo), the classifier only for the rest."""
         pop = self.population
         with torch.no_grad():
-            return torch.cat([pop.subset(slice(i, i + chunk)).distance(pop.probs(z[i:i + chunk]))
-                              for i in range(0, len(z), chunk)])
+            return pop.distance(self.memo.probs_at(z, pop.probs))
 
 
 def _stages(ctx: _Context, fit_at, cache):
