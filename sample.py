@@ -38,16 +38,10 @@ def run(cfg: DictConfig) -> dict:
     posts = [trex.RelaxedPosterior(models.distribution, models.classifier, t, sigma=cfg.sigma,
                                    classes=models.classes) for t in targets]
     sampler = build_sampler(cfg.sampler)
-    done = {slug(p.target): trex.runner.finished(out / slug(p.target), p, sampler, plan) for p in posts}
-    todo = [p for p in posts if done[slug(p.target)] is None]
-    # population=true: every target still to do as one population (one checkpoint); else one run per target
-    for group in ([todo] if todo and cfg.population else [[p] for p in todo]):
-        ck = out / "resume.pt" if cfg.population else out / slug(group[0].target) / "resume.pt"
-        for p, res in zip(group, trex.sample(group, sampler, plan, checkpoint=ck)):
-            done[slug(p.target)] = res
+    results = trex.runner.sample_in(out, posts, sampler, plan, population=cfg.population)  # skips finished ones
     summary = []
-    for post in posts:
-        folder, res = out / slug(post.target), done[slug(post.target)]
+    for post, res in zip(posts, results):
+        folder = out / slug(post.target)
         if judge is not None:
             trex.analysis.annotate(res, judge)
         res.save(folder)

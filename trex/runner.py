@@ -25,6 +25,7 @@ from trex.stages import (Anneal, EndWarmup, FitSurrogate, ReplaceStuck, Resample
                          prior_points, sigma_factor)
 from trex.stuck import StuckWatch, stuck_chains
 from trex.surrogate import PointTap, cache_path, load_cached
+from trex.targets import slug
 
 
 def sample(posterior, sampler, plan: Plan | None = None, checkpoint: str | Path | None = None, **plan_fields):
@@ -124,6 +125,20 @@ def finished(folder, posterior, sampler, plan: Plan) -> SampleSet | None:
     print(f"{posterior.target}: finished earlier in {folder}, kept as it is (delete that folder to sample again)",
           flush=True)
     return old
+
+
+def sample_in(folder, posteriors, sampler, plan: Plan, population: bool = False) -> list[SampleSet]:
+    """One SampleSet per posterior, each target's place being folder/<slug>/: targets that finished
+    there earlier with the same settings are read back (`finished`), the rest are sampled, either as one
+    population (resumable from folder/resume.pt) or one run each (folder/<slug>/resume.pt)."""
+    folder = Path(folder)
+    done = {slug(p.target): finished(folder / slug(p.target), p, sampler, plan) for p in posteriors}
+    todo = [p for p in posteriors if done[slug(p.target)] is None]
+    for group in ([todo] if todo and population else [[p] for p in todo]):
+        ck = folder / "resume.pt" if population else folder / slug(group[0].target) / "resume.pt"
+        for p, res in zip(group, sample(group, sampler, plan, checkpoint=ck)):
+            done[slug(p.target)] = res
+    return [done[slug(p.target)] for p in posteriors]
 
 
 def run_signature(posterior, kernel, **plan) -> dict:
