@@ -248,3 +248,47 @@ def test_kept_draws_cost_no_extra_classifier_pass():
     # the starts and one proposal per chain and step; the end of warm-up's look for stuck chains
     # reads the probabilities the run already has
     assert clf.rows == B * (1 + W + S)
+
+
+def _flat_fit(z, probs, **kw):
+    """A 'surrogate' that knows nothing: the same probabilities everywhere, so its trajectories feel only
+    the prior and a narrow level set rejects nearly all of them."""
+    from trex.surrogate import LogitSurrogate
+    net = LogitSurrogate(z.shape[1], probs.shape[1])
+    torch.nn.init.zeros_(net.net[-1].weight)
+    torch.nn.init.zeros_(net.net[-1].bias)
+    return net.eval().requires_grad_(False), {"points": len(z)}
+
+
+@pytest.mark.parametrize("fallback", [0.1, None], ids=["fallback", "no-fallback"])
+def test_a_target_whose_surrogate_acceptance_collapses_falls_back_to_exact_gradients(monkeypatch, fallback):
+    """A useless surrogate for two targets: the narrow one (σ = 0.05) rejects nearly every trajectory
+    the surrogate leads, the wide one (σ = 1) does not. With the fallback, only the narrow target's
+    chains switch to exact gradients; its acceptance recovers and its mean and variance match
+    quadrature. Without it, the narrow target stays below the threshold: the case the fallback is for."""
+    import trex.stages
+    monkeypatch.setattr(trex.stages, "fit_surrogate", _flat_fit)
+    dist, clf = trex.LatentGaussian(_Identity(), 1), _Smooth()
+    posts = [trex.RelaxedPosterior(dist, clf, t, sigma=s, output="probs")
+             for t, s in (("p:0=0.7,1=0.3", 0.05), ("p:0=0.5,1=0.5", 1.0))]
+    kernel = HMC(surrogate=True, surrogate_max_steps=32, surrogate_fallback=fallback)
+    runs = trex.sample(posts, kernel, num_chains=32, num_warmup=150, num_samples=300, seed=0,
+                       store_images=False, progress=False)
+    narrow, wide = runs
+    if fallback is None:
+        assert "fallback" not in narrow.meta
+        assert narrow.diagnostics["accept_prob_mean"] < 0.1 < wide.diagnostics["accept_prob_mean"]
+        return
+    fb = narrow.meta["fallback"]
+    assert fb["at_step"] == 120 and fb["targets"] == [0], fb
+    assert fb["accept"][0] < 0.1 < fb["accept"][1]
+    assert narrow.diagnostics["accept_prob_mean"] > 0.5
+    _check_moments(narrow, posts[0])
+    _check_moments(wide, posts[1])
+    # exact gradients again, for the narrow target's 32 chains only (at most max_steps each per step)
+    assert 0 < narrow.meta["grad_evals"] <= 32 * kernel.max_steps * (150 - 120 + 300) + 2 * 64
+
+
+def test_a_fallback_check_before_the_fit_is_refused():
+    with pytest.raises(trex.errors.UserError, match="surrogate_check"):
+        HMC(surrogate=True, surrogate_at=0.6, surrogate_check=0.5)

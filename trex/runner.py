@@ -21,7 +21,7 @@ from trex.recorder import LastProbs, Recorder
 from trex.resampling import initial_positions, resample_state, systematic_resample  # noqa: F401 (public)
 from trex.resume import weights_hash
 from trex.results import SampleSet
-from trex.stages import (Anneal, EndWarmup, FitSurrogate, ReplaceStuck, Resample, RestartAdaptation, RunState,
+from trex.stages import (Anneal, EndWarmup, FallBack, FitSurrogate, ReplaceStuck, Resample, RestartAdaptation, RunState,
                          prior_points, sigma_factor)
 from trex.stuck import StuckWatch, stuck_chains
 from trex.surrogate import PointTap, cache_path, load_cached
@@ -216,6 +216,8 @@ def _stages(ctx: _Context, fit_at, cache):
     checks = StuckWatch(1, plan.num_warmup, anneal_end, "cpu", replace=plan.replace_stuck).checks
     fits = ([0] if getattr(kernel, "surrogate_prior_draws", 0) > 0 else []) + [fit_at]
     stages = [FitSurrogate(fits, kernel.surrogate_fit_steps, cache)] if fit_at is not None else []
+    if fit_at is not None and getattr(kernel, "surrogate_fallback", None) is not None:
+        stages.append(FallBack(max(int(kernel.surrogate_check * plan.num_warmup), fit_at + 1), kernel.surrogate_fallback))
     stages += [Anneal(plan)] + ([Resample(resample_state)] if plan.resample else [])
     return stages + [RestartAdaptation(anneal_end), ReplaceStuck(checks), EndWarmup(plan.num_warmup)], anneal_end
 
@@ -234,6 +236,7 @@ def _start(ctx: _Context, fit_at, cached, anneal_end) -> RunState:
                    sigma_factor=sigma_factor(plan.schedule, 0, plan.num_warmup),
                    guide_net=None if cached is None else cached[0],
                    log_w=torch.zeros(ctx.batch, device=dist.device, dtype=torch.float64),  # SMC weights
+                   accept_ema=None, exact_targets=[],
                    watch=[StuckWatch(C, plan.num_warmup, anneal_end, dist.device, replace=plan.replace_stuck)
                           for _ in ctx.slices],
                    params=[kernel.init_params(C, dist.dim, dist.device, dist.dtype) for _ in ctx.slices],
@@ -312,6 +315,8 @@ def _run_population(posts, kernel, plan: Plan, checkpoint) -> list[SampleSet]:
         counts["steps"] += 1
         if warm:
             warm_div = warm_div + info.divergent.long()  # a tensor: no host sync per step
+            a = info.accept_prob.detach().double()
+            run.accept_ema = a if run.accept_ema is None else 0.9 * run.accept_ema + 0.1 * a  # read by FallBack
         elif (t - plan.num_warmup) % plan.thin == 0:
             p = run.rec.add(pop, state.position, state.logdensity, info.accepted, info.divergent, info.accept_prob,
                           known=ctx.memo)

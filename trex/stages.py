@@ -21,7 +21,8 @@ class RunState:
     stuck watches, SMC weights, the kept draws, counts, the σ factor, the surrogate's points and net.
     `target` is the view the kernel sees now; it is rebuilt, never changed, by `retarget`."""
 
-    SAVED = ("t", "state", "params", "adapt", "watch", "log_w", "rec", "counts", "sigma_factor", "tap", "guide_net")
+    SAVED = ("t", "state", "params", "adapt", "watch", "log_w", "rec", "counts", "sigma_factor", "tap", "guide_net",
+             "accept_ema", "exact_targets")
 
     def __init__(self, ctx, **fields):
         self.ctx = ctx
@@ -36,13 +37,22 @@ class RunState:
         ctx = self.ctx
         view = ctx.population.tempered(self.sigma_factor).tapped(self.tap).remembered(ctx.memo)
         if self.guide_net is not None:
-            view = Guided(view, SurrogatePosterior(view, self.guide_net))
+            view = Guided(view, SurrogatePosterior(view, self.guide_net), self._exact_rows())
         self.target = view
         if position is not None:
             self.state = ctx.kernel.init(position, view)
             self.counts["batched_grad_evals"] += 1
             if self.state.grad is not None and self.guide_net is None:
                 self.counts["grad_evals"] += len(position)
+
+    def _exact_rows(self):
+        """(B,) bool: the chains of the targets that fell back to exact gradients (None: no target did)."""
+        if not self.exact_targets:
+            return None
+        mask = torch.zeros(self.ctx.batch, dtype=torch.bool, device=self.ctx.population.distribution.device)
+        for k in self.exact_targets:
+            mask[self.ctx.slices[k]] = True
+        return mask
 
     def moved(self, k: int) -> None:
         """Target k's chains were put elsewhere (resampled, replaced): trajectory-length adaptation,
@@ -179,6 +189,35 @@ class FitSurrogate:
         run.retarget(run.state.position)
         left = ctx.plan.num_warmup - t
         run.adapt = [ctx.kernel.adaptation(left) for _ in ctx.slices]
+
+
+class FallBack:
+    """At step `at` (after the last surrogate fit), each target whose chains' recent acceptance
+    (run.accept_ema, the last ~10 steps) averages below `threshold` gets exact gradients for its
+    trajectories from then on: the surrogate is too far off near its level set for the accept step to
+    pass them. Its adaptation restarts, since its force field changed; the other targets keep theirs."""
+
+    def __init__(self, at: int, threshold: float):
+        self.at, self.threshold = at, threshold
+
+    def __call__(self, run: RunState, t: int) -> None:
+        if t != self.at or run.guide_net is None or run.accept_ema is None:
+            return
+        ctx = run.ctx
+        acc = [float(run.accept_ema[sl].mean()) for sl in ctx.slices]
+        new = [k for k, a in enumerate(acc) if a < self.threshold and k not in run.exact_targets]
+        run.counts["fallback"] = {"at_step": t, "threshold": self.threshold,
+                                  "accept": [round(a, 3) for a in acc], "targets": sorted(run.exact_targets + new)}
+        if not new:
+            return
+        run.exact_targets = sorted(run.exact_targets + new)
+        run.retarget(run.state.position)
+        left = ctx.plan.num_warmup - t
+        for k in new:
+            run.adapt[k] = ctx.kernel.adaptation(left)
+        names = ", ".join(str(ctx.population.members[k].target) for k in new)
+        print(f"surrogate acceptance collapsed for {names} (below {self.threshold} at warm-up step {t}): "
+              f"exact gradients for their chains from here on", flush=True)
 
 
 def prior_points(population, tap, n: int, generator, chunk: int = 1024) -> None:

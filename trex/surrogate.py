@@ -105,13 +105,54 @@ class SurrogatePosterior:
         return self if sub is None else SurrogatePosterior(sub(idx), self.net)
 
 
+class PartlyExact:
+    """The field trajectories follow once some targets fell back to exact gradients: the surrogate's
+    for every chain, the exact posterior's for the chains in `mask` ((B,) bool, one row per chain).
+    Their trajectories then cost classifier gradients again, and their acceptance no longer pays for
+    the surrogate's misfit."""
+
+    def __init__(self, guide: SurrogatePosterior, exact, mask: torch.Tensor):
+        self.guide, self.exact, self.mask = guide, exact, mask
+
+    @property
+    def dim(self) -> int:
+        return self.guide.dim
+
+    def _exact_rows(self):
+        idx = self.mask.nonzero().squeeze(1)  # a host sync, paid only by runs where a target fell back
+        return idx if len(idx) else None
+
+    def logdensity(self, z):
+        out = self.guide.logdensity(z)
+        if (idx := self._exact_rows()) is not None:
+            out = out.index_put((idx,), _rows_of(self.exact, idx).logdensity(z[idx]))
+        return out
+
+    def logdensity_and_grad(self, z):
+        lp, grad = self.guide.logdensity_and_grad(z)
+        if (idx := self._exact_rows()) is not None:
+            lp_e, grad_e = _rows_of(self.exact, idx).logdensity_and_grad(z[idx])
+            lp, grad = lp.index_put((idx,), lp_e), grad.index_put((idx,), grad_e)
+        return lp, grad
+
+    def subset(self, idx) -> "PartlyExact":
+        return PartlyExact(self.guide.subset(idx), _rows_of(self.exact, idx), self.mask[idx])
+
+
+def _rows_of(target, idx):
+    """`target` for the rows idx: a population knows whose rows they are; a plain posterior's rows are alike."""
+    return target.subset(idx) if hasattr(target, "subset") else target
+
+
 class Guided:
     """The target an HMC kernel gets once a surrogate exists: log densities (the accept step) are the
     exact posterior's, and `guide` is the field trajectories follow. The kernel itself keeps no run
-    state, so the same kernel object can serve the next run."""
+    state, so the same kernel object can serve the next run. With `exact_rows` ((B,) bool) those
+    chains follow the exact gradient instead (PartlyExact): their target's acceptance had collapsed."""
 
-    def __init__(self, exact, guide: SurrogatePosterior):
-        self.exact, self.guide = exact, guide
+    def __init__(self, exact, guide: SurrogatePosterior, exact_rows: torch.Tensor | None = None):
+        self.exact = exact
+        self.guide = guide if exact_rows is None else PartlyExact(guide, exact, exact_rows)
 
     @property
     def dim(self) -> int:
@@ -125,7 +166,11 @@ class Guided:
 
     def subset(self, idx) -> "Guided":
         sub = getattr(self.exact, "subset", None)
-        return self if sub is None else Guided(sub(idx), self.guide.subset(idx))
+        if sub is None:
+            return self
+        out = Guided(sub(idx), None)
+        out.guide = self.guide.subset(idx)
+        return out
 
 
 def cache_path(folder, models_hash: str, sizes: dict, steps: int) -> Path:

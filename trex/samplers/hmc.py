@@ -151,7 +151,10 @@ class HMC:
     only) before the first step, so warm-up never needs a classifier gradient; at `surrogate_at` of
     warm-up it is fit again on those plus every point the accept steps evaluated, which lie near the
     level sets. With surrogate_prior_draws=0 the warm-up up to `surrogate_at` uses exact gradients
-    and there is one fit.
+    and there is one fit. A target whose mean acceptance (the last ~10 steps, at `surrogate_check` of
+    warm-up, after the last fit) is below `surrogate_fallback` has a surrogate that misleads its
+    trajectories: its chains follow the exact gradient from then on, up to `max_steps` leapfrog steps
+    (None: never fall back).
     """
 
     name = "hmc"
@@ -159,7 +162,8 @@ class HMC:
     def __init__(self, step_size=0.1, trajectory_length=1.0, max_steps=64, jitter=True,
                  target_accept=0.8, adapt_mass=True, adapt_length=True,
                  pool_step_size=True, max_energy_error=1000.0, grad_dtype=None, surrogate=False,
-                 surrogate_at=0.6, surrogate_max_steps=1000, surrogate_fit_steps=3000, surrogate_prior_draws=4096):
+                 surrogate_at=0.6, surrogate_max_steps=1000, surrogate_fit_steps=3000, surrogate_prior_draws=4096,
+                 surrogate_fallback=0.1, surrogate_check=0.8):
         self.step_size, self.trajectory_length = step_size, trajectory_length
         self.max_steps, self.jitter, self.target_accept = max_steps, jitter, target_accept
         self.adapt_mass, self.adapt_length = adapt_mass, adapt_length
@@ -174,6 +178,12 @@ class HMC:
         self.surrogate, self.surrogate_at = bool(surrogate), float(surrogate_at)
         self.surrogate_max_steps, self.surrogate_fit_steps = int(surrogate_max_steps), int(surrogate_fit_steps)
         self.surrogate_prior_draws = int(surrogate_prior_draws)
+        if surrogate and surrogate_fallback is not None and not surrogate_at < surrogate_check < 1.0:
+            raise UserError(f"surrogate_check is the share of warm-up where collapsed targets fall back to exact "
+                             f"gradients, after the fit at surrogate_at={surrogate_at} and before the end (1); "
+                             f"got {surrogate_check}")
+        self.surrogate_fallback = None if surrogate_fallback is None else float(surrogate_fallback)
+        self.surrogate_check = float(surrogate_check)
 
     def steps_cap(self, target=None) -> int:
         return self.surrogate_max_steps if _guide(target) is not None else self.max_steps
@@ -219,8 +229,11 @@ class HMC:
         u = 1.0 - torch.rand(shape, **kw) if self.jitter else torch.ones_like(eps)
         cap = self.steps_cap(target)
         n = torch.ceil(params.trajectory_length * u / eps).clamp(1, cap).long()
-        num = int(n.max())
         guide = _guide(target)
+        fell_back = getattr(guide, "mask", None)  # chains whose target follows exact gradients again
+        if fell_back is not None:
+            n = torch.where(fell_back, n.clamp(max=self.max_steps), n)
+        num = int(n.max())
         with self._precision(q0.device, target):
             q1, p1, ld1, g1 = leapfrog(q0, p0, g0, eps, num, self._field(target), inv_mass, n, compact=compacted)
         ld1_guide = ld1
@@ -237,7 +250,7 @@ class HMC:
         new = State(torch.where(a, q1, q0), torch.where(accepted, ld1, ld0),
                     torch.where(a, g1, g0))
         tune = accept_prob
-        if guide is not None:  # the classifier ran once, forward only
+        if guide is not None:  # the classifier ran once, forward only (and along fallen-back chains' paths)
             grads, evals, guided = 0, 1, num
             # The step size only controls how well the guide's own energy is kept; the exact acceptance
             # also pays for the guide's misfit, which no step size removes, so tuning on it would
@@ -247,6 +260,8 @@ class HMC:
         else:
             grads, evals, guided = num, num + (self.grad_dtype is not None), 0
         chain_grads = (n.sum() if compacted else torch.tensor(num * len(n))) if grads else torch.tensor(0)
+        if fell_back is not None:
+            chain_grads = (n * fell_back).sum() if compacted else num * fell_back.sum()
         info = HMCInfo(accept_prob, accepted, divergent, grads, evals, eps, n, energy_error,
                        q1, inv_mass * p1, n.to(eps) * eps, guided, tune, chain_grads, cap)
         return new, info
