@@ -45,7 +45,12 @@ def quality(res) -> dict:
     return {"pair": "{} vs {}".format(*q["pair"]), "mean_i": round(q["mean_i"], 3), "mean_j": round(q["mean_j"], 3),
             "within_0.1": round(q["within_0.1"], 3), "conf_rhat": round(q["conf_rhat"], 3),
             "conf_ess": round(q["conf_ess"], 1), "accept": round(d["accept_prob_mean"], 2),
-            "stuck": len(d["stuck_chains"]), "found": q["found"]}
+            "stuck": len(d["stuck_chains"]), "exact_fallback": _fell_back(res), "found": q["found"]}
+
+
+def _fell_back(res) -> bool:
+    """Whether this target's chains switched to exact gradients (its surrogate acceptance collapsed)."""
+    return bool((res.meta.get("fallback") or {}).get("exact_gradients", False))
 
 
 def _commit() -> str:
@@ -74,6 +79,11 @@ def main(argv=None):
     ap.add_argument("--nuts", default="1000:1000", help="warmup:samples of the one-chain NUTS run")
     ap.add_argument("--parts", default="population,per_target,nuts")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-resample", dest="resample", action="store_false",
+                    help="no SMC resampling of each target's chains while σ anneals (init prior_best instead of "
+                         "prior_resample)")
+    ap.add_argument("--fallback", type=float, default=0.1,
+                    help="acceptance below which a target's chains switch to exact gradients (negative: never)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -84,8 +94,9 @@ def main(argv=None):
     clf, classes = load_classifier(a.classifier)
     dist = trex.LatentGaussian(load_generator(a.generator))
     plan = trex.Plan(num_chains=a.chains, num_warmup=a.warmup, num_samples=a.samples, seed=a.seed,
-                     store_images=False, progress=a.progress)
-    kernel = lambda: trex.samplers.HMC(surrogate=True)  # noqa: E731  (the same configuration everywhere)
+                     resample=a.resample, store_images=False, progress=a.progress)
+    fallback = a.fallback if a.fallback >= 0 else None
+    kernel = lambda: trex.samplers.HMC(surrogate=True, surrogate_fallback=fallback)  # noqa: E731  (the same everywhere)
     record = {"config": vars(a), "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                                             f"{torch.get_num_threads()} threads", "date": time.strftime("%Y-%m-%d %H:%M")}
     record["load_before"] = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine skew the times
@@ -134,7 +145,8 @@ def main(argv=None):
     for s in summary:  # CPU seconds too: on a shared machine they move less than wall time
         s["speedup_wall"] = round(s["sweep_s"] / base["sweep_s"], 1) if base else "-"
         s["speedup_cpu"] = round(s["sweep_cpu_s"] / base["sweep_cpu_s"], 1) if base else "-"
-    header = (f"{record['machine']}, {record['date']}, commit {record['commit']}, σ = {a.sigma}, {a.warmup} + {a.samples} steps, seed {a.seed}; "
+    header = (f"{record['machine']}, {record['date']}, commit {record['commit']}, σ = {a.sigma}, {a.warmup} + {a.samples} steps, seed {a.seed}, "
+              f"resample {a.resample}, exact-gradient fallback below acceptance {fallback}; "
               f"load average (1, 5, 15 min) {record['load_before']} before, {record['load_after']} after")
     out = header + "\n\n" + table(summary, ["run", "measured", "wall_s", "sweep_s", "cpu_s", "sweep_cpu_s", "found",
                                            "speedup_wall", "speedup_cpu"])

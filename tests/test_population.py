@@ -280,7 +280,8 @@ def test_a_target_whose_surrogate_acceptance_collapses_falls_back_to_exact_gradi
         assert narrow.diagnostics["accept_prob_mean"] < 0.1 < wide.diagnostics["accept_prob_mean"]
         return
     fb = narrow.meta["fallback"]
-    assert fb["at_step"] == 120 and fb["targets"] == [0], fb
+    assert fb["at_step"] == 120 and fb["targets"] == [0] and fb["exact_gradients"], fb
+    assert not wide.meta["fallback"]["exact_gradients"]
     assert fb["accept"][0] < 0.1 < fb["accept"][1]
     assert narrow.diagnostics["accept_prob_mean"] > 0.5
     _check_moments(narrow, posts[0])

@@ -363,6 +363,8 @@ def _split(ctx: _Context, run: RunState, counts: dict, wall: float) -> list[Samp
     out = []
     for k, (post, arrays) in enumerate(zip(pop.members, run.rec.split(ctx.slices))):
         c = dict(counts, warmup_divergences=divergences[k])
+        if "fallback" in counts:  # whether this target's own chains switched to exact gradients
+            c["fallback"] = dict(counts["fallback"], exact_gradients=k in counts["fallback"]["targets"])
         if stuck is not None:
             c["stuck_after_warmup"] = stuck[k]
         step = run.params[k]
