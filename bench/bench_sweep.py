@@ -4,7 +4,9 @@
 
 Same models (the quick MNIST VAE and classifier `make demo` trains), σ = 0.05, one process:
 - population: all 45 targets `ambiguous:i,j` (i < j) in one trex.sample call, surrogate HMC, 16 chains
-  per target, 150 warm-up + 300 kept steps, seed 0, one surrogate fit for all (no cache: a cold run);
+  per target, 150 warm-up + 750 kept steps, seed 0, SMC resampling while σ anneals (init prior_resample),
+  exact-gradient fallback for a target whose acceptance falls below 0.1, one surrogate fit for all (no
+  cache: a cold run);
 - per target: the same sampler configuration, one trex.sample call per target as before the
   population engine existed (each fits its own surrogate), timed on 5 fixed pairs, × 9;
 - NUTS: the paper's per-target budget, Pyro NUTS 1,000 warm-up + 1,000 kept on one chain from z = 0,
@@ -75,7 +77,7 @@ def main(argv=None):
     ap.add_argument("--sigma", type=float, default=0.05)
     ap.add_argument("--chains", type=int, default=16, help="chains per target")
     ap.add_argument("--warmup", type=int, default=150)
-    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--samples", type=int, default=750)
     ap.add_argument("--nuts", default="1000:1000", help="warmup:samples of the one-chain NUTS run")
     ap.add_argument("--parts", default="population,per_target,nuts")
     ap.add_argument("--seed", type=int, default=0)
