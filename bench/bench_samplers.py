@@ -21,6 +21,7 @@ like for like between runs that both have several chains.
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -51,8 +52,11 @@ def run_one(label, post, sampler, chains, warmup, samples, seed, **kw):
             "ess_bulk_min": round(ess, 1), "ess_per_s": round(ess / wall, 3),
             "ess_chain_sum": round(d["ess_chain_sum_min"], 1), "chain_ess_per_s": round(d["ess_chain_sum_min"] / wall, 3),
             "conf_ess_min": round(d["confidence_ess_bulk_min"], 1),
+            "conf_ess_per_s": round(d["confidence_ess_bulk_min"] / wall, 3),
             "within_0.05": round(d["near_target_0.05"], 3), "within_0.1": round(d["near_target_0.1"], 3),
-            "accept": round(d["accept_prob_mean"], 3),  # NUTS: its trees' mean acceptance probability "divergences": d["divergences"], "rhat_max": round(d["rhat_max"], 2),
+            "accept": round(d["accept_prob_mean"], 3),  # NUTS: its trees' mean acceptance probability
+            "divergences": d["divergences"], "rhat_max": round(d["rhat_max"], 2),
+            "conf_rhat_max": round(d["confidence_rhat_max"], 3),
             "confidence": ", ".join(f"{c}: {conf[c][0]:.3f} ± {conf[c][1]:.3f}" for c in named)}
 
 
@@ -60,7 +64,8 @@ def table(rows) -> str:
     cols = ["sampler", "chains", "warmup", "kept", "wall_s", "grad_evals", "surrogate_grads", "ess_bulk_min", "ess_per_s", "vs_nuts",
             "vs_nuts_multi",
             "ess_chain_sum", "chain_ess_per_s", "vs_nuts_chain",
-            "conf_ess_min", "within_0.05", "within_0.1", "accept", "divergences", "rhat_max", "confidence"]
+            "conf_ess_min", "conf_ess_per_s", "vs_nuts_conf", "within_0.05", "within_0.1", "accept", "divergences",
+            "rhat_max", "conf_rhat_max", "confidence"]
     return markdown_table(rows, cols)
 
 
@@ -85,9 +90,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--skip", default="", help="comma-separated samplers to skip: nuts,hmc,hmc_plain,rwm")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="", help="comma-separated seeds: the whole bench once per seed, then a table of "
+                                                "each row's medians over them (NUTS's own ESS swings between seeds)")
     ap.add_argument("--progress", action="store_true", help="show the samplers' progress bars")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for the .md and .json tables")
     a = ap.parse_args(argv)
+    if a.seeds:
+        return over_seeds(a, [int(x) for x in a.seeds.split(",")], sys.argv[1:] if argv is None else list(argv))
     global PROGRESS
     PROGRESS = a.progress
     if a.threads:
@@ -132,10 +141,11 @@ def main(argv=None):
         for r in rows:
             r["vs_nuts"] = round(r["ess_per_s"] / max(rows[0]["ess_per_s"], 1e-12), 1)
             r["vs_nuts_chain"] = round(r["chain_ess_per_s"] / max(rows[0]["chain_ess_per_s"], 1e-12), 1)
+            r["vs_nuts_conf"] = round(r["conf_ess_per_s"] / max(rows[0]["conf_ess_per_s"], 1e-12), 1)
             if multi is not None:  # pooled against pooled: both runs have several chains
                 r["vs_nuts_multi"] = round(r["ess_per_s"] / max(multi["ess_per_s"], 1e-12), 1)
     out = table(rows)
-    header = (f"target {a.target}, σ={a.sigma}, {platform.processor() or platform.machine()}, "
+    header = (f"target {a.target}, σ={a.sigma}, seed {a.seed}, {platform.processor() or platform.machine()}, "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
               f"{time.strftime('%Y-%m-%d %H:%M')}")
     print("\n" + header + "\n" + out)
@@ -147,9 +157,57 @@ def main(argv=None):
     res_dir = Path(a.out)
     res_dir.mkdir(parents=True, exist_ok=True)
     slug = a.target.replace(":", "_").replace(",", "-")
+    slug += f"_seed{a.seed}" if a.seed else ""
     (res_dir / f"samplers_{slug}.md").write_text(header + "\n\n" + out + "\n")
     (res_dir / f"samplers_{slug}.json").write_text(json.dumps({"header": header, "rows": rows}, indent=2))
     return rows
+
+
+MEDIANS = ["wall_s", "ess_bulk_min", "ess_per_s", "vs_nuts", "conf_ess_min", "conf_ess_per_s", "vs_nuts_conf",
+           "within_0.1", "accept", "rhat_max", "conf_rhat_max"]
+
+
+def over_seeds(a, seeds, argv):
+    """The bench once per seed (each its own table, `_seed<S>` files), then per row the median over the
+    seeds of speed and quality, and the range of the two ratios against NUTS."""
+    import numpy as np
+    argv = _without_seeds(argv)
+    runs = {s: main(argv + ["--seed", str(s)]) for s in seeds}
+    labels = [r["sampler"] for r in runs[seeds[0]]]
+    rows = []
+    for i, label in enumerate(labels):
+        per = [runs[s][i] for s in seeds]
+        row = {"sampler": label, "seeds": ",".join(map(str, seeds))}
+        for k in MEDIANS:
+            vals = [r[k] for r in per if isinstance(r.get(k), (int, float))]
+            row[k] = round(float(np.median(vals)), 3) if vals else "-"
+        for k in ("vs_nuts", "vs_nuts_conf"):
+            vals = [r[k] for r in per if isinstance(r.get(k), (int, float))]
+            row[k + "_range"] = f"{min(vals)}-{max(vals)}" if vals else "-"
+        rows.append(row)
+    cols = ["sampler", "seeds"] + MEDIANS[:4] + ["vs_nuts_range"] + MEDIANS[4:7] + ["vs_nuts_conf_range"] + MEDIANS[7:]
+    header = (f"target {a.target}, σ={a.sigma}, medians over seeds {seeds}, {platform.processor() or platform.machine()}, "
+              f"torch {torch.__version__}, {torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d %H:%M')}")
+    out = header + "\n\n" + markdown_table(rows, cols)
+    print("\n" + out)
+    slug = a.target.replace(":", "_").replace(",", "-")
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    (Path(a.out) / f"samplers_{slug}_seeds.md").write_text(out + "\n")
+    (Path(a.out) / f"samplers_{slug}_seeds.json").write_text(json.dumps({"header": header, "rows": rows,
+                                                                         "per_seed": runs}, indent=2))
+    return rows
+
+
+def _without_seeds(argv):
+    out, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+        elif x in ("--seeds", "--seed"):
+            skip = True
+        elif not x.startswith(("--seeds=", "--seed=")):
+            out.append(x)
+    return out
 
 
 if __name__ == "__main__":
