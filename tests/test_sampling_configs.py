@@ -75,12 +75,20 @@ def test_sweeps_given_on_the_command_line_replace_the_configs_own():
 
 def test_profiles_set_the_run_length():
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
-        paper = compose("sample", ["sampling=mnist/ambiguous", "sample_profile=paper"])
-        quick = compose("sample", ["sampling=mnist/ambiguous"])
+        paper = compose("sample", ["sampling=mnist/high_confidence", "sample_profile=paper"])
+        quick = compose("sample", ["sampling=mnist/high_confidence"])
         plain = compose("sample", [])
+        sweep_paper = compose("sample", ["sampling=mnist/ambiguous", "sample_profile=paper"])
+        sweep_quick = compose("sample", ["sampling=fashion/ambiguous", "sample_profile=quick"])
     assert (paper.num_warmup, paper.num_samples) == (1000, 1000)
     assert (quick.num_chains, quick.num_warmup, quick.num_samples) == (8, 150, 100)
     assert (plain.num_chains, plain.num_warmup, plain.num_samples, plain.experiment_name) == (64, 300, 300, None)
+    # the ambiguity sweeps take the profile's sweep lengths (the paper's budget stays the paper's), and the
+    # method the sweep benchmark measured: surrogate HMC with SMC resampling
+    assert (sweep_paper.num_chains, sweep_paper.num_warmup, sweep_paper.num_samples) == (10, 1000, 1000)
+    assert (sweep_quick.num_chains, sweep_quick.num_warmup, sweep_quick.num_samples) == (16, 150, 750)
+    for cfg in (sweep_paper, sweep_quick):
+        assert cfg.sampler.surrogate and cfg.resample and cfg.init == "prior_resample"
 
 
 @pytest.mark.parametrize("name", ["mnist/ambiguous", "mnist/demo"])
