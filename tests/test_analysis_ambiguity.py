@@ -125,5 +125,16 @@ def test_bench_sweep_rows_use_the_same_rule():
             "accept_prob_mean": 0.853, "stuck_chains": [2]}
     row = bench_sweep.quality(pair_set(pi, pj, diagnostics=diag))
     assert row == {"pair": "1 vs 7", "mean_i": 0.5, "mean_j": 0.5, "within_0.1": 0.95, "conf_rhat": 1.02,
-                   "conf_ess": 321.0, "accept": 0.85, "stuck": 1, "found": True}
+                   "conf_ess": 321.0, "accept": 0.85, "stuck": 1, "exact_fallback": False, "found": True}
     assert not bench_sweep.quality(pair_set(pi, pj, diagnostics={**diag, "confidence_rhat_max": 1.2}))["found"]
+
+
+def test_bench_sweep_rows_say_whether_the_target_fell_back_to_exact_gradients():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import bench_sweep
+    pi, pj = balanced()
+    res = pair_set(pi, pj, diagnostics={"accept_prob_mean": 0.3, "stuck_chains": []})
+    res.meta["fallback"] = {"at_step": 120, "targets": [3], "exact_gradients": True}
+    assert bench_sweep.quality(res)["exact_fallback"] is True
+    res.meta["fallback"]["exact_gradients"] = False
+    assert bench_sweep.quality(res)["exact_fallback"] is False
