@@ -11,14 +11,14 @@ run answers the question for every k. This is how the sweep benchmark's run leng
 import argparse
 import dataclasses
 import time
-from itertools import combinations
 
 import torch
 
 import trex
+from bench_sweep import PAIRS, posteriors  # the sweep benchmark's targets, built the same way
 from lightning_modules.classifier import load_classifier
 from lightning_modules.loading import load_generator
-from trex.analysis.ambiguity import pair_quality
+from trex.analysis.ambiguity import MEAN_RANGE, MIN_WITHIN, pair_quality
 from trex.summary import markdown_table
 
 
@@ -47,8 +47,7 @@ def main(argv=None):
         torch.set_num_threads(a.threads)
     clf, classes = load_classifier(a.classifier)
     dist = trex.LatentGaussian(load_generator(a.generator))
-    posts = [trex.RelaxedPosterior(dist, clf, f"ambiguous:{i},{j}", sigma=0.05, classes=classes)
-             for i, j in combinations(range(10), 2)]
+    posts = posteriors(dist, clf, classes, PAIRS, 0.05)
     plan = trex.Plan(num_chains=a.chains, num_warmup=a.warmup, num_samples=a.samples, seed=a.seed,
                      resample=a.resample, store_images=False)
     start = time.time()
@@ -57,7 +56,8 @@ def main(argv=None):
     rows = []
     for k in (int(x) for x in a.prefixes.split(",")):
         qs = [pair_quality(prefix(r, k)) for r in runs]
-        on_set = [q for q in qs if 0.4 <= q["mean_i"] <= 0.6 and 0.4 <= q["mean_j"] <= 0.6 and q["within_0.1"] >= 0.9]
+        lo, hi = MEAN_RANGE  # the found rule without its R-hat part
+        on_set = [q for q in qs if lo <= q["mean_i"] <= hi and lo <= q["mean_j"] <= hi and q["within_0.1"] >= MIN_WITHIN]
         rows.append({"kept": k, "found": sum(q["found"] for q in qs), "on the level set": len(on_set),
                      "missed on R-hat only": ", ".join("{}v{} ({:.2f})".format(*q["pair"], q["conf_rhat"])
                                                        for q in on_set if not q["found"])})

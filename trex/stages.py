@@ -13,7 +13,7 @@ import time
 import torch
 
 from trex.population import put, take
-from trex.surrogate import Guided, SurrogatePosterior, fit_surrogate, save_cached
+from trex.surrogate import Guided, PartlyExact, SurrogatePosterior, fit_surrogate, save_cached
 
 
 class RunState:
@@ -37,7 +37,9 @@ class RunState:
         ctx = self.ctx
         view = ctx.population.tempered(self.sigma_factor).tapped(self.tap).remembered(ctx.memo)
         if self.guide_net is not None:
-            view = Guided(view, SurrogatePosterior(view, self.guide_net), self._exact_rows())
+            guide = SurrogatePosterior(view, self.guide_net)
+            mask = self._exact_rows()
+            view = Guided(view, guide if mask is None else PartlyExact(guide, view, mask))
         self.target = view
         if position is not None:
             self.state = ctx.kernel.init(position, view)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from trex.samplers.base import value_and_grad
+from trex.samplers.base import rows_of, value_and_grad
 
 
 class LogitSurrogate(nn.Module):
@@ -125,34 +125,28 @@ class PartlyExact:
     def logdensity(self, z):
         out = self.guide.logdensity(z)
         if (idx := self._exact_rows()) is not None:
-            out = out.index_put((idx,), _rows_of(self.exact, idx).logdensity(z[idx]))
+            out = out.index_put((idx,), rows_of(self.exact, idx).logdensity(z[idx]))
         return out
 
     def logdensity_and_grad(self, z):
         lp, grad = self.guide.logdensity_and_grad(z)
         if (idx := self._exact_rows()) is not None:
-            lp_e, grad_e = _rows_of(self.exact, idx).logdensity_and_grad(z[idx])
+            lp_e, grad_e = rows_of(self.exact, idx).logdensity_and_grad(z[idx])
             lp, grad = lp.index_put((idx,), lp_e), grad.index_put((idx,), grad_e)
         return lp, grad
 
     def subset(self, idx) -> "PartlyExact":
-        return PartlyExact(self.guide.subset(idx), _rows_of(self.exact, idx), self.mask[idx])
-
-
-def _rows_of(target, idx):
-    """`target` for the rows idx: a population knows whose rows they are; a plain posterior's rows are alike."""
-    return target.subset(idx) if hasattr(target, "subset") else target
+        return PartlyExact(self.guide.subset(idx), rows_of(self.exact, idx), self.mask[idx])
 
 
 class Guided:
     """The target an HMC kernel gets once a surrogate exists: log densities (the accept step) are the
     exact posterior's, and `guide` is the field trajectories follow. The kernel itself keeps no run
-    state, so the same kernel object can serve the next run. With `exact_rows` ((B,) bool) those
-    chains follow the exact gradient instead (PartlyExact): their target's acceptance had collapsed."""
+    state, so the same kernel object can serve the next run. The guide is a SurrogatePosterior, or a
+    PartlyExact one where some targets fell back to exact gradients."""
 
-    def __init__(self, exact, guide: SurrogatePosterior, exact_rows: torch.Tensor | None = None):
-        self.exact = exact
-        self.guide = guide if exact_rows is None else PartlyExact(guide, exact, exact_rows)
+    def __init__(self, exact, guide):
+        self.exact, self.guide = exact, guide
 
     @property
     def dim(self) -> int:
@@ -166,11 +160,7 @@ class Guided:
 
     def subset(self, idx) -> "Guided":
         sub = getattr(self.exact, "subset", None)
-        if sub is None:
-            return self
-        out = Guided(sub(idx), None)
-        out.guide = self.guide.subset(idx)
-        return out
+        return self if sub is None else Guided(sub(idx), self.guide.subset(idx))
 
 
 def cache_path(folder, models_hash: str, sizes: dict, steps: int) -> Path:

@@ -76,6 +76,12 @@ def value_and_grad(logdensity, z: Tensor):
     return lp.detach(), grad
 
 
+def rows_of(target, idx):
+    """The target for the chains `idx` only: a population (trex.population) must know whose rows it
+    evaluates; a target whose rows are alike is its own subset."""
+    return target.subset(idx) if hasattr(target, "subset") else target
+
+
 def evaluate(target, position: Tensor, with_grad: bool = True):
     """Call the target and make its output safe to store.
 

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from trex.errors import UserError
 
-from .base import DualAveraging, PooledVariance, State, evaluate
+from .base import DualAveraging, PooledVariance, State, evaluate, rows_of
 
 
 def kinetic(momentum: Tensor, inv_mass: Tensor) -> Tensor:
@@ -61,7 +61,7 @@ def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
         qa, pa, ga = (q, p, g) if idx is None else (q[idx], p[idx], g[idx])
         p_half = pa + 0.5 * e * ga
         qa = qa + e * mi * p_half
-        ld_a, g_a = evaluate(target if idx is None else _rows(target, idx), qa)
+        ld_a, g_a = evaluate(target if idx is None else rows_of(target, idx), qa)
         pa = p_half + 0.5 * e * g_a
         if idx is None and compact:
             q, p, g, ld = qa, pa, g_a, ld_a
@@ -74,14 +74,8 @@ def leapfrog(position, momentum, grad, step_size, num_steps: int, target,
         alive = alive & torch.isfinite(ld)
     if steps_per_chain is not None and bool((steps_per_chain < 1).any()):
         z = (steps_per_chain < 1).nonzero().squeeze(1)
-        ld[z], g[z] = evaluate(_rows(target, z), q[z])
+        ld[z], g[z] = evaluate(rows_of(target, z), q[z])
     return q, p, ld, g
-
-
-def _rows(target, idx):
-    """The target for the chains `idx` only: a population (trex.population) must know whose rows
-    it evaluates; a target whose rows are alike is its own subset."""
-    return target.subset(idx) if hasattr(target, "subset") else target
 
 
 class HMCParams(NamedTuple):
@@ -259,9 +253,10 @@ class HMC:
             tune = torch.exp(torch.nan_to_num(-guide_err, nan=-math.inf).clamp(max=0.0))
         else:
             grads, evals, guided = num, num + (self.grad_dtype is not None), 0
-        chain_grads = (n.sum() if compacted else torch.tensor(num * len(n))) if grads else torch.tensor(0)
-        if fell_back is not None:
+        if fell_back is not None:  # only the fallen-back chains took classifier gradients
             chain_grads = (n * fell_back).sum() if compacted else num * fell_back.sum()
+        else:
+            chain_grads = (n.sum() if compacted else torch.tensor(num * len(n))) if grads else torch.tensor(0)
         info = HMCInfo(accept_prob, accepted, divergent, grads, evals, eps, n, energy_error,
                        q1, inv_mass * p1, n.to(eps) * eps, guided, tune, chain_grads, cap)
         return new, info
