@@ -153,8 +153,8 @@ def best_draws_figure(sets: dict, title: str, per_row: int = 11) -> Figure | Non
     if not items:
         return None
     rows = -(-len(items) // per_row)
-    cols = min(per_row, len(items))
-    fig = Figure(figsize=(1.25 * cols + 0.3, 1.55 * rows + 0.4))
+    cols = -(-len(items) // rows)  # balanced rows: 20 targets (two runs of 10) are 2 × 10, not 11 + 9
+    fig = Figure(figsize=(1.25 * cols + 0.3, 1.75 * rows + 0.4))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).reshape(-1)
     for ax in axes:
         ax.set_axis_off()
@@ -252,6 +252,49 @@ def status(job: Job) -> str:
     return "not run" if not job.sets else "incomplete"
 
 
+def model_rows(jobs: list[Job]) -> list[dict]:
+    """One row per zoo model the jobs name (classifier, generator), from the zoo's index.json: how it was
+    trained and how good it is, so a weak generator behind a weak result is visible in the report."""
+    import json
+    uses, rows = {}, []
+    for j in jobs:
+        zoo = Path(OmegaConf.select(j.cfg, "paths.zoo_dir") or "zoo") / str(j.cfg.zoo_profile) / str(j.cfg.data.dataset)
+        for role in ("classifier", "generator"):
+            uses.setdefault((zoo, str(j.cfg[role])), set()).add(role)
+    for (zoo, name), roles in sorted(uses.items(), key=lambda kv: str(kv[0])):
+        index = zoo / "index.json"
+        m = (json.loads(index.read_text()).get("models", {}) if index.exists() else {}).get(name)
+        if m is None:
+            rows.append({"model": name, "role": ", ".join(sorted(roles)), "status": f"not in {zoo}"})
+            continue
+        metrics, fid = m.get("metrics") or {}, m.get("fid") or {}
+        acc = metrics.get("test/acc")
+        rows.append({"model": name, "role": ", ".join(sorted(roles)), "status": "trained",
+                     "data": ", ".join(f"{k} {v}" for k, v in (m.get("data") or {}).items() if v) or "all classes",
+                     "epochs": m.get("epochs", "-"), "train min": f"{m['wall_time_s'] / 60:.1f}" if m.get("wall_time_s") else "-",
+                     "test acc": f"{acc:.3f}" if acc is not None else "-",
+                     "FID (classifier features)": f"{fid['fid_classifier']:.1f}" if fid.get("fid_classifier") else "-",
+                     "share outside its classes": (f"{fid['share_outside_training_classes']:.3f}"
+                                                   if fid.get("share_outside_training_classes") is not None else "-"),
+                     "code": m.get("code_version", "-")})
+    return rows
+
+
+MODEL_COLUMNS = ["model", "role", "status", "data", "epochs", "train min", "test acc", "FID (classifier features)",
+                 "share outside its classes", "code"]
+
+
+def models_section(r: Report, jobs: list[Job]) -> None:
+    rows = model_rows(jobs)
+    if rows:
+        r.add_section("Models")
+        r.add_text("The zoo models the runs use (`zoo/<profile>/<dataset>/index.json`). FID is computed in the "
+                   "zoo classifier's feature space, so it compares generators of one dataset, not with the paper's "
+                   "Inception FID; the share outside its classes is the part of a generator's draws the zoo "
+                   "classifier puts outside the classes it was trained on.")
+        r.add_table(rows, MODEL_COLUMNS, caption="models")
+
+
 def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
     from datamodules.sources import CLASS_NAMES
     from trex.analysis.table import COLUMNS, confidence_table
@@ -271,6 +314,7 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
                   "status": status(j)}
                  for j in jobs], ["experiment", "run", "targets", "draws per target", "sampling wall s", "status"],
                 caption="every run of every experiment")
+    models_section(r, jobs)
     groups = {}
     for j in jobs:
         if j.sets:

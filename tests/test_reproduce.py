@@ -87,3 +87,28 @@ def test_reproduce_twice_skips_what_the_first_call_finished(checkpoints, tmp_pat
     md = (tmp_path / "report" / "mnist.md").read_text()
     assert (tmp_path / "report" / "mnist.html").stat().st_size > 0
     assert "**2 of 2** runs complete" in md and "failures/without_4: diagnostics" in md
+
+
+def test_the_models_table_reads_the_zoo_index_and_says_which_model_is_missing(tmp_path):
+    """Each model a job names appears once with the roles it plays; a generator's FID and a classifier's
+    accuracy come from the zoo's index.json; a model the index lacks is named as not in the zoo."""
+    import json
+    from omegaconf import OmegaConf
+    zoo = tmp_path / "zoo" / "quick" / "mnist"
+    zoo.mkdir(parents=True)
+    (zoo / "index.json").write_text(json.dumps({"models": {
+        "classifier": {"epochs": 3, "wall_time_s": 120.0, "metrics": {"test/acc": 0.99}, "code_version": "abc"},
+        "gan_novel": {"epochs": 14, "wall_time_s": 600.0, "data": {"include": [2, 4]}, "metrics": {},
+                      "fid": {"fid_classifier": 801.7, "share_outside_training_classes": 0.187}}}}))
+
+    def job(clf, gen):
+        cfg = OmegaConf.create({"paths": {"zoo_dir": str(tmp_path / "zoo")}, "zoo_profile": "quick",
+                                "data": {"dataset": "mnist"}, "classifier": clf, "generator": gen})
+        return report.Job("x", "mnist/x", [], "x", tmp_path / "x", cfg)
+
+    rows = {r["model"]: r for r in report.model_rows([job("classifier", "gan_novel"), job("classifier", "gan_without_3")])}
+    assert sorted(rows) == ["classifier", "gan_novel", "gan_without_3"]
+    assert rows["classifier"]["role"] == "classifier" and rows["classifier"]["test acc"] == "0.990"
+    assert rows["gan_novel"]["FID (classifier features)"] == "801.7" and rows["gan_novel"]["data"] == "include [2, 4]"
+    assert rows["gan_novel"]["share outside its classes"] == "0.187" and rows["gan_novel"]["train min"] == "10.0"
+    assert rows["gan_without_3"]["status"].startswith("not in ") and "FID (classifier features)" not in rows["gan_without_3"]
