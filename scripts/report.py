@@ -295,6 +295,45 @@ def models_section(r: Report, jobs: list[Job]) -> None:
         r.add_table(rows, MODEL_COLUMNS, caption="models")
 
 
+def testset_rows(baseline: dict | None, dataset: str, jobs: list[Job]) -> list[dict]:
+    """The test set's answers to the two questions sampling answers (Sec. 4.10), ours and the paper's,
+    beside what the sampling runs found for the same questions."""
+    from trex.analysis.ambiguity import count_found, pair_quality
+    from trex.analysis.paper_numbers import TESTSET
+    paper = TESTSET.get(dataset, {})
+    amb = [pair_quality(s) for j in jobs if j.experiment == "ambiguous" for s in j.sets.values()]
+    fails = [s for j in jobs if j.experiment == "failures" for s in j.sets.values()]
+    confident = sum(float(np.mean(s.probs[..., s.meta["classes"].index(int(s.meta["target"].split(":")[1]))])) >= 0.9
+                    for s in fails)
+    b = baseline or {}
+    amb_b, mis_b = b.get("ambiguous") or {}, b.get("misclassified") or {}
+    return [{"question": "ambiguous: two classes both in [0.4, 0.6]",
+             "test set (ours)": f"{amb_b['count']} examples, {len(amb_b.get('pairs', {}))} pairs" if amb_b else "not computed",
+             "test set (paper)": (f"{paper['ambiguous']} examples, {paper['ambiguous_pairs']} pairs"
+                                  if "ambiguous" in paper else "-"),
+             "sampling (ours)": f"{count_found(amb)} of 45 pairs found" if amb else "not run"},
+            {"question": "confidently wrong: top class ≥ 0.85 and wrong (test set); a left-out class at mean ≥ 0.9 "
+                         "(sampling, failures)",
+             "test set (ours)": f"{mis_b['count']} examples" if mis_b else "not computed",
+             "test set (paper)": f"{paper['confident_misclassified']} examples" if paper else "-",
+             "sampling (ours)": f"{confident} of {len(fails)} classes run (of 10)" if fails else "not run"}]
+
+
+def testset_section(r: Report, dataset: str, jobs: list[Job]) -> None:
+    import json
+    path = ROOT / "docs" / "results" / f"testset_baseline_{dataset}.json"
+    baseline = json.loads(path.read_text()) if path.exists() else None
+    r.add_section("Test set beside sampling")
+    r.add_text("What the real test set alone shows for the questions sampling asks (paper Sec. 4.10), "
+               + (f"from `{baseline['command']}` (classifier `{baseline['classifier']}`, {baseline['n']} test images)."
+                  if baseline else f"not computed yet: `python scripts/testset_baseline.py --dataset {dataset}`."))
+    r.add_table(testset_rows(baseline, dataset, jobs), ["question", "test set (ours)", "test set (paper)", "sampling (ours)"],
+                caption="test set beside sampling")
+    png = path.with_suffix(".png")
+    if baseline and png.exists():
+        r.add_figure(png, caption="the test set's ambiguous examples and confident misclassifications")
+
+
 def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
     from datamodules.sources import CLASS_NAMES
     from trex.analysis.table import COLUMNS, confidence_table
@@ -315,6 +354,7 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
                  for j in jobs], ["experiment", "run", "targets", "draws per target", "sampling wall s", "status"],
                 caption="every run of every experiment")
     models_section(r, jobs)
+    testset_section(r, dataset, jobs)
     groups = {}
     for j in jobs:
         if j.sets:

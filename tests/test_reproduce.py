@@ -112,3 +112,25 @@ def test_the_models_table_reads_the_zoo_index_and_says_which_model_is_missing(tm
     assert rows["gan_novel"]["FID (classifier features)"] == "801.7" and rows["gan_novel"]["data"] == "include [2, 4]"
     assert rows["gan_novel"]["share outside its classes"] == "0.187" and rows["gan_novel"]["train min"] == "10.0"
     assert rows["gan_without_3"]["status"].startswith("not in ") and "FID (classifier features)" not in rows["gan_without_3"]
+
+
+def test_the_test_set_table_sets_both_counts_beside_what_sampling_found(tmp_path):
+    """Ours and the paper's test-set counts, beside the pairs the ambiguous run found and the left-out
+    classes the failures runs reached at mean ≥ 0.9 (one of two here: the other sits at 0.6)."""
+    half = np.zeros(10); half[[1, 7]] = 0.5
+    sure = np.zeros(10); sure[3] = 0.97; sure[0] = 0.03
+    unsure = np.zeros(10); unsure[4] = 0.6; unsure[0] = 0.4
+    amb = report.Job("ambiguous", "mnist/ambiguous", [], "ambiguous", tmp_path, None,
+                     sets={"ambiguous:1,7": made_up("ambiguous:1,7", half)})
+    f3 = report.Job("failures", "mnist/failures", [], "failures/without_3", tmp_path, None,
+                    sets={"class:3": made_up("class:3", sure)})
+    f4 = report.Job("failures", "mnist/failures", [], "failures/without_4", tmp_path, None,
+                    sets={"class:4": made_up("class:4", unsure)})
+    baseline = {"ambiguous": {"count": 25, "pairs": {"0-2": 1, "4-9": 5}}, "misclassified": {"count": 32}}
+    amb_row, wrong_row = report.testset_rows(baseline, "mnist", [amb, f3, f4])
+    assert amb_row["test set (ours)"] == "25 examples, 2 pairs" and amb_row["test set (paper)"] == "12 examples, 10 pairs"
+    assert amb_row["sampling (ours)"] == "1 of 45 pairs found"
+    assert wrong_row["test set (ours)"] == "32 examples" and wrong_row["test set (paper)"] == "84 examples"
+    assert wrong_row["sampling (ours)"] == "1 of 2 classes run (of 10)"
+    none_row = report.testset_rows(None, "mnist", [])[0]
+    assert none_row["test set (ours)"] == "not computed" and none_row["sampling (ours)"] == "not run"
