@@ -334,6 +334,17 @@ def testset_section(r: Report, dataset: str, jobs: list[Job]) -> None:
         r.add_figure(png, caption="the test set's ambiguous examples and confident misclassifications")
 
 
+def views_section(r: Report, job: Job, saliency: int = 3) -> None:
+    """The latent map and a few saliency figures, where scripts/sample_views.py has drawn them for this run
+    (<run>/views/; they need the models, which the report itself never loads)."""
+    views = job.folder / "views"
+    if (views / "latent_tsne.png").exists():
+        r.add_figure(views / "latent_tsne.png", caption=f"{job.label}: t-SNE of prior draws by predicted class, "
+                                                         "the run's draws on top (App. D)")
+    for png in sorted(views.glob("saliency_*.png"))[:saliency]:
+        r.add_figure(png, caption=f"{job.label}: SmoothGrad saliency, {png.stem[len('saliency_'):]}")
+
+
 def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
     from datamodules.sources import CLASS_NAMES
     from trex.analysis.table import COLUMNS, confidence_table
@@ -384,6 +395,8 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
             fig = best_draws_figure(sets, f"{ejobs[0].name}: the draw closest to each target")
             if fig is not None:
                 r.add_figure(fig, caption=f"{ejobs[0].name}: best draw per target")
+        for j in ejobs:
+            views_section(r, j)
         for j in ejobs:
             if j.sets:
                 r.add_table(diagnostics_rows(j), DIAG_COLUMNS,

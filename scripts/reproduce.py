@@ -29,6 +29,20 @@ def experiments(dataset: str) -> list[str]:
     return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
 
 
+def views(dataset: str, runs: Path, todo: list[str], overrides) -> None:
+    """The latent map and saliency figures (scripts/sample_views.py) of every finished run that has none yet;
+    the report shows them. A run whose views fail is said so and the others go on."""
+    from scripts.report import expected_jobs, read_job
+    for job in expected_jobs(dataset, runs, todo, overrides):
+        job = read_job(job, "")
+        if job.done and not (job.folder / "views" / "latent_tsne.png").exists():
+            cmd = [sys.executable, str(ROOT / "scripts" / "sample_views.py"), str(job.folder), "--threads", "2",
+                   "--prior", "2000", "--overlay", "50", "--saliency", "4"]
+            print("+", " ".join(cmd), flush=True)
+            if subprocess.call(cmd, cwd=ROOT) != 0:
+                print(f"reproduce: the views of {job.folder} failed; the report goes on without them", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mnist")
@@ -38,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--launcher", default="", help="a Hydra launcher, e.g. submitit_local (default: basic, one by one)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "report", help="where the report goes")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--no-views", action="store_true", help="skip the latent maps and saliency figures of finished runs")
     ap.add_argument("overrides", nargs="*", help="overrides for every run, e.g. zoo_profile=paper num_chains=4")
     a = ap.parse_args(argv)
     runs = a.sweep or Path(os.environ.get("RUNS_DIR", "runs")) / "reproduce" / f"{a.dataset}-{a.profile}"
@@ -55,6 +70,8 @@ def main(argv=None) -> int:
         print("+", " ".join(cmd), flush=True)
         if subprocess.call(cmd, cwd=ROOT) != 0:
             failed.append(e)
+    if not a.no_views:
+        views(a.dataset, runs, todo, a.overrides)
     if not a.no_report:
         report_main(["--runs", str(runs), "--dataset", a.dataset, "--profile", a.profile, "--out", str(a.out),
                      "--experiments", ",".join(todo), *a.overrides])

@@ -56,6 +56,11 @@ def main(argv=None) -> None:
     gen_path = args.generator or cfg.get("generator")
     if not clf_path or not gen_path:
         raise SystemExit(f"{args.run}/config.yaml names no classifier/generator: pass --classifier and --generator")
+    if cfg and OmegaConf.select(cfg, "zoo_profile"):  # zoo names (`classifier_novel`) as sample.py resolves them
+        from lightning_modules.zoo import resolve_checkpoint
+        zoo = (OmegaConf.select(cfg, "paths.zoo_dir") or "zoo", cfg.zoo_profile, cfg.data.dataset)
+        clf_path = resolve_checkpoint(str(clf_path), *zoo, role="classifier")
+        gen_path = resolve_checkpoint(str(gen_path), *zoo, role="generator")
     net, classes = load_classifier(clf_path)
     gen = load_generator(gen_path)
     runs = {d.name: trex.SampleSet.load(d) for d in sorted(args.run.iterdir()) if (d / "manifest.json").is_file()}
