@@ -14,7 +14,7 @@ from torch import nn
 import trex
 from lightning_modules.classifier import build_classifier, classifier_info
 from lightning_modules.loading import build_generator, generator_class, generator_info
-from lightning_modules.zoo import resolve_checkpoint
+from lightning_modules.zoo import resolve_checkpoint, zoo_of
 from trex.errors import UserError
 from trex.safeload import read
 
@@ -28,7 +28,7 @@ class Models:
 
 
 def _zoo(cfg):
-    return cfg.paths.zoo_dir, cfg.zoo_profile, cfg.data.dataset
+    return zoo_of(cfg)
 
 
 def check_datasets(cfg, recorded: dict) -> None:

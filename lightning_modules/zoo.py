@@ -48,6 +48,12 @@ def model_list(dataset: str) -> list[tuple[str, str]]:
 EXTRA = {"mnist": [("mlp", "mnist/mlp"), ("adda_source", "adda/source"), ("adda", "adda/adda")]}
 
 
+def zoo_of(cfg) -> tuple[str, str, str]:
+    """(root, profile, dataset) of the zoo a sample.py config draws its models from."""
+    from omegaconf import OmegaConf
+    return OmegaConf.select(cfg, "paths.zoo_dir") or "zoo", str(cfg.zoo_profile), str(cfg.data.dataset)
+
+
 def zoo_dir(root, profile: str, dataset: str) -> Path:
     return Path(root) / profile / dataset
 

@@ -100,7 +100,7 @@ def expected_jobs(dataset: str, runs: Path, experiments=None, overrides=()) -> l
 
 def read_job(job: Job, profile: str) -> Job:
     """Load what the job's folder holds; say what is missing and why."""
-    from lightning_modules.zoo import MissingCheckpoint, resolve_checkpoint, train_command
+    from lightning_modules.zoo import MissingCheckpoint, resolve_checkpoint, train_command, zoo_of
     ran = job.folder / "config.yaml"
     if ran.exists():  # the config the job ran with (models, targets, sizes)
         job.cfg = OmegaConf.load(ran)
@@ -115,7 +115,7 @@ def read_job(job: Job, profile: str) -> Job:
                 job.unreadable.append(f"{sub} could not be read ({type(e).__name__}: {str(e)[:120]}); delete it to sample {t} again")
     if job.done:
         return job
-    zoo = (OmegaConf.select(cfg, "paths.zoo_dir") or "zoo", cfg.zoo_profile, cfg.data.dataset)
+    zoo = zoo_of(cfg)
     for role in ("classifier", "generator"):
         try:
             resolve_checkpoint(str(cfg[role]), *zoo, role=role)
@@ -255,15 +255,16 @@ def status(job: Job) -> str:
 def model_rows(jobs: list[Job]) -> list[dict]:
     """One row per zoo model the jobs name (classifier, generator), from the zoo's index.json: how it was
     trained and how good it is, so a weak generator behind a weak result is visible in the report."""
-    import json
-    uses, rows = {}, []
+    from lightning_modules.zoo import load_index, zoo_dir, zoo_of
+    uses, rows, indexes = {}, [], {}
     for j in jobs:
-        zoo = Path(OmegaConf.select(j.cfg, "paths.zoo_dir") or "zoo") / str(j.cfg.zoo_profile) / str(j.cfg.data.dataset)
+        zoo = zoo_dir(*zoo_of(j.cfg))
         for role in ("classifier", "generator"):
             uses.setdefault((zoo, str(j.cfg[role])), set()).add(role)
     for (zoo, name), roles in sorted(uses.items(), key=lambda kv: str(kv[0])):
-        index = zoo / "index.json"
-        m = (json.loads(index.read_text()).get("models", {}) if index.exists() else {}).get(name)
+        if zoo not in indexes:
+            indexes[zoo] = load_index(zoo).get("models", {})
+        m = indexes[zoo].get(name)
         if m is None:
             rows.append({"model": name, "role": ", ".join(sorted(roles)), "status": f"not in {zoo}"})
             continue
@@ -303,8 +304,8 @@ def testset_rows(baseline: dict | None, dataset: str, jobs: list[Job]) -> list[d
     paper = TESTSET.get(dataset, {})
     amb = [pair_quality(s) for j in jobs if j.experiment == "ambiguous" for s in j.sets.values()]
     fails = [s for j in jobs if j.experiment == "failures" for s in j.sets.values()]
-    confident = sum(float(np.mean(s.probs[..., s.meta["classes"].index(int(s.meta["target"].split(":")[1]))])) >= 0.9
-                    for s in fails)
+    # a failures target is class:c, so its ideal is one-hot at c's output
+    confident = sum(float(s.probs[..., int(np.argmax(s.ideal))].mean()) >= 0.9 for s in fails)
     b = baseline or {}
     amb_b, mis_b = b.get("ambiguous") or {}, b.get("misclassified") or {}
     return [{"question": "ambiguous: two classes both in [0.4, 0.6]",

@@ -57,8 +57,8 @@ def main(argv=None) -> None:
     if not clf_path or not gen_path:
         raise SystemExit(f"{args.run}/config.yaml names no classifier/generator: pass --classifier and --generator")
     if cfg and OmegaConf.select(cfg, "zoo_profile"):  # zoo names (`classifier_novel`) as sample.py resolves them
-        from lightning_modules.zoo import resolve_checkpoint
-        zoo = (OmegaConf.select(cfg, "paths.zoo_dir") or "zoo", cfg.zoo_profile, cfg.data.dataset)
+        from lightning_modules.zoo import resolve_checkpoint, zoo_of
+        zoo = zoo_of(cfg)
         clf_path = resolve_checkpoint(str(clf_path), *zoo, role="classifier")
         gen_path = resolve_checkpoint(str(gen_path), *zoo, role="generator")
     net, classes = load_classifier(clf_path)
