@@ -29,12 +29,12 @@ def experiments(dataset: str) -> list[str]:
     return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
 
 
-def views(dataset: str, runs: Path, todo: list[str], overrides) -> None:
+def views(dataset: str, profile: str, runs: Path, todo: list[str], overrides) -> None:
     """The latent map and saliency figures (scripts/sample_views.py) of every finished run that has none yet;
     the report shows them. A run whose views fail is said so and the others go on."""
     from scripts.report import expected_jobs, read_job
     for job in expected_jobs(dataset, runs, todo, overrides):
-        job = read_job(job, "")
+        job = read_job(job, profile)
         if job.done and not (job.folder / "views" / "latent_tsne.png").exists():
             cmd = [sys.executable, str(ROOT / "scripts" / "sample_views.py"), str(job.folder), "--threads", "2",
                    "--prior", "2000", "--overlay", "50", "--saliency", "4"]
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         if subprocess.call(cmd, cwd=ROOT) != 0:
             failed.append(e)
     if not a.no_views:
-        views(a.dataset, runs, todo, a.overrides)
+        views(a.dataset, a.profile, runs, todo, a.overrides)
     if not a.no_report:
         report_main(["--runs", str(runs), "--dataset", a.dataset, "--profile", a.profile, "--out", str(a.out),
                      "--experiments", ",".join(todo), *a.overrides])
