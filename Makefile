@@ -48,14 +48,17 @@ zoo: setup data data-fashion
 # experiment into the fixed folder runs/reproduce/$(DATASET)-$(PROFILE), so a second call skips finished
 # targets and resumes interrupted ones; then docs/report/$(DATASET).md and .html. A run whose models are
 # not in the zoo is listed in the report with the command that trains them (and the exit status is 1).
-#   make reproduce DATASET=mnist PROFILE=quick [EXPERIMENTS=uniform,failures] [LAUNCHER=submitit_local] [ARGS='num_chains=4']
+#   make reproduce DATASET=mnist PROFILE=quick [EXPERIMENTS=uniform,failures] [SEEDS=0,1,2] [LAUNCHER=submitit_local] [ARGS='num_chains=4']
+# SEEDS: further sampler seeds run every experiment again on the same models (runs/reproduce/<d>-<p>-seed<k>),
+# for the confidence table's between-seed spread.
 EXPERIMENTS ?=
+SEEDS ?= 0
 LAUNCHER ?=
 ARGS ?=
 reproduce: setup
 	$(BIN)/python -m datamodules.prepare $(DATASET) --data-dir $(DATA_DIR)
 	$(BIN)/python scripts/reproduce.py --dataset $(DATASET) --profile $(PROFILE) --experiments '$(EXPERIMENTS)' \
-		--launcher '$(LAUNCHER)' --out docs/report $(ARGS)
+		--seeds '$(SEEDS)' --launcher '$(LAUNCHER)' --out docs/report $(ARGS)
 
 clean:
 	rm -rf runs outputs multirun wandb lightning_logs

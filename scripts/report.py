@@ -346,7 +346,34 @@ def views_section(r: Report, job: Job, saliency: int = 3) -> None:
         r.add_figure(png, caption=f"{job.label}: SmoothGrad saliency, {png.stem[len('saliency_'):]}")
 
 
-def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
+def _timing_commits(runs: Path) -> set:
+    import json
+    return {c.get("code_version", "?") for c in json.loads((runs / "timings.json").read_text())}
+
+
+def timing_rows(runs: Path, jobs: list[Job]) -> list[dict]:
+    """Time per experiment: the wall time of reproduce's calls (<runs>/timings.json, every call summed: a
+    rerun that skips finished runs adds its few seconds) beside the sampling time the runs record."""
+    import json
+    path = runs / "timings.json"
+    calls = json.loads(path.read_text()) if path.exists() else []
+    rows = []
+    for e in dict.fromkeys([j.experiment for j in jobs] + [c["experiment"] for c in calls]):
+        mine = [c for c in calls if c["experiment"] == e]
+        ejobs = [j for j in jobs if j.experiment == e]
+        rows.append({"experiment": e, "calls": len(mine) or "-",
+                     "command wall min": f"{sum(c['wall_s'] for c in mine) / 60:.1f}" if mine else "not timed",
+                     "sampling min (runs' own record)": f"{sum(job_wall(j) for j in ejobs) / 60:.1f}" if ejobs else "-"})
+    if calls:
+        rows.append({"experiment": "**total**", "calls": len(calls),
+                     "command wall min": f"**{sum(c['wall_s'] for c in calls) / 60:.1f}**",
+                     "sampling min (runs' own record)": f"{sum(job_wall(j) for j in jobs) / 60:.1f}"})
+    return rows
+
+
+def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=()) -> Report:
+    """seed_jobs: the same experiments' jobs run with further sampler seeds (one list per seed); their draws
+    join the confidence table only."""
     from datamodules.sources import CLASS_NAMES
     from trex.analysis.table import COLUMNS, confidence_table
     names = CLASS_NAMES.get(dataset)
@@ -365,19 +392,32 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path) -> Report:
                   "status": status(j)}
                  for j in jobs], ["experiment", "run", "targets", "draws per target", "sampling wall s", "status"],
                 caption="every run of every experiment")
+    timings = timing_rows(runs, jobs)
+    if timings:
+        r.add_section("Time per experiment")
+        r.add_text("Wall time of `make reproduce`'s call per experiment (start-up, sampling, figures, W&B; summed "
+                   f"over calls) from `{runs / 'timings.json'}`, beside the sampling time the runs record"
+                   + (f"; {timings[-1]['calls']} calls in all, on commits "
+                      f"{', '.join(sorted(_timing_commits(runs)))}." if (runs / 'timings.json').exists() else "."))
+        r.add_table(timings, list(timings[0]), caption="time per experiment")
     models_section(r, jobs)
     testset_section(r, dataset, jobs)
     groups = {}
-    for j in jobs:
+    for j in [*jobs, *itertools.chain.from_iterable(seed_jobs)]:
         if j.sets:
             key = j.name if j.experiment != "ambivalent" else f"{j.name} ({j.cfg.classifier})"
             groups.setdefault(key, []).extend(j.sets.values())
     if groups:
-        r.add_section("Confidence beside the paper")
-        r.add_text("Mean ± std of the target confidences over each run's kept draws (one sampler seed here), beside "
-                   "the paper's Tables 2 and 9-11 where the notes give them.")
         rows = confidence_table(groups)
-        r.add_table(rows, [c for c in COLUMNS if c not in ("seed_spread", "per_seed")], caption="confidence table")
+        seeds = max(row["seeds"] for row in rows)
+        r.add_section("Confidence beside the paper")
+        r.add_text("Mean ± std of the target confidences over each run's kept draws, beside the paper's Tables 2 "
+                   "and 9-11 where the notes give them; "
+                   + ("one sampler seed here (`make reproduce SEEDS=0,1,2` adds more)." if seeds == 1 else
+                      f"up to {seeds} sampler seeds on the same models: the mean over seeds of each run's mean ± "
+                      "std, and the spread (std over seeds of the per-run means)."))
+        hide = ("seed_spread", "per_seed") if seeds == 1 else ("per_seed",)
+        r.add_table(rows, [c for c in COLUMNS if c not in hide], caption="confidence table")
     for e in experiments:
         ejobs = [j for j in jobs if j.experiment == e]
         r.add_section(ejobs[0].name)
@@ -412,11 +452,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "report")
     ap.add_argument("--profile", default="quick", help="the sample_profile the runs used (for the commands it prints)")
     ap.add_argument("--experiments", default="", help="comma-separated config names (default: every one)")
+    ap.add_argument("--seed-runs", default="", help="comma-separated sweep folders of the same experiments with "
+                    "other sampler seeds (make reproduce SEEDS=0,1,2: <sweep>-seed1,...); they join the confidence table")
     ap.add_argument("overrides", nargs="*", help="overrides the sweep was run with (e.g. zoo_profile=paper)")
     a = ap.parse_args(argv)
     wanted = [e for e in a.experiments.split(",") if e]
     jobs = [read_job(j, a.profile) for j in expected_jobs(a.dataset, a.runs, wanted, a.overrides)]
-    md, page = build(jobs, a.dataset, a.profile, a.runs).write(a.out, a.dataset)
+    seed_jobs = []
+    for folder in (Path(f) for f in a.seed_runs.split(",") if f):
+        if not folder.is_dir():
+            raise SystemExit(f"error: --seed-runs folder {folder} does not exist (run make reproduce SEEDS=... first)")
+        seed_jobs.append([read_job(j, a.profile) for j in expected_jobs(a.dataset, folder, wanted, a.overrides)])
+    md, page = build(jobs, a.dataset, a.profile, a.runs, seed_jobs).write(a.out, a.dataset)
     done = sum(j.done for j in jobs)
     print(f"report: {md} and {page}: {done} of {len(jobs)} runs complete")
     for j in jobs:

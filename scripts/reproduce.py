@@ -1,7 +1,7 @@
 """The paper's sampling experiments for one dataset, then their report (`make reproduce` runs this).
 
     python scripts/reproduce.py --dataset mnist --profile quick [--experiments failures,uniform]
-                                [--launcher submitit_local] [-- overrides for every run...]
+                                [--seeds 0,1,2] [--launcher submitit_local] [-- overrides for every run...]
 
 Each experiment of configs/sampling/<dataset>/ is one Hydra multirun (`sample.py -m sampling=<dataset>/<e>`),
 which expands the config's own `hydra.sweeper.params` (the ten failure runs, the two ambivalent ones),
@@ -10,11 +10,18 @@ into one fixed sweep folder, runs/reproduce/<dataset>-<profile>, each job in its
 are skipped, interrupted ones resume from their resume file. A run that cannot start (a model not in the
 zoo) leaves its message in its folder and the others go on; the report (scripts/report.py) lists it
 with the command that trains what is missing. The exit status is 1 when any run did not finish.
+
+`--seeds 0,1,2` runs every experiment again with each further sampler seed on the same models, each seed in
+its own sweep folder (<sweep>-seed<k>; seed 0 is the plain folder), so the confidence table shows the
+between-seed spread; figures and diagnostics come from the first seed. Each call's wall time per experiment
+and seed is added to <sweep>/timings.json, which the report shows as the time per experiment.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +34,24 @@ from scripts.report import ORDER, main as report_main  # noqa: E402
 def experiments(dataset: str) -> list[str]:
     names = [f.stem for f in (ROOT / "configs" / "sampling" / dataset).glob("*.yaml")]
     return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+
+
+def seed_folder(runs: Path, seed: int) -> Path:
+    """The sweep folder of one sampler seed: the plain folder for seed 0 (sample.yaml's), <sweep>-seed<k> else."""
+    return runs if seed == 0 else runs.with_name(f"{runs.name}-seed{seed}")
+
+
+def add_timing(runs: Path, experiment: str, seed: int, wall_s: float, rc: int) -> None:
+    """Append one call's wall time to <runs>/timings.json (a rerun that skips finished runs adds its own
+    few seconds; the report sums the calls)."""
+    from lightning_modules.runinfo import code_version, write_json
+    path = runs / "timings.json"
+    runs.mkdir(parents=True, exist_ok=True)
+    calls = json.loads(path.read_text()) if path.exists() else []
+    calls.append({"experiment": experiment, "seed": seed, "wall_s": round(wall_s, 1), "exit": rc,
+                  "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "code_version": code_version(),
+                  "threads": os.environ.get("OMP_NUM_THREADS", "default")})
+    write_json(path, calls)
 
 
 def views(dataset: str, profile: str, runs: Path, todo: list[str], overrides) -> None:
@@ -49,6 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="quick", help="sample_profile: quick | paper")
     ap.add_argument("--sweep", type=Path, help="sweep folder (default: runs/reproduce/<dataset>-<profile>)")
     ap.add_argument("--experiments", default="", help="comma-separated (default: every config of the dataset)")
+    ap.add_argument("--seeds", default="0", help="comma-separated sampler seeds (default 0); each further seed "
+                    "runs every experiment again on the same models, in <sweep>-seed<k>")
     ap.add_argument("--launcher", default="", help="a Hydra launcher, e.g. submitit_local (default: basic, one by one)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "report", help="where the report goes")
     ap.add_argument("--no-report", action="store_true")
@@ -62,21 +89,44 @@ def main(argv=None) -> int:
         print(f"error: no sampling experiment {unknown[0]!r} for {a.dataset}; there are "
               f"{', '.join(experiments(a.dataset))}", file=sys.stderr)
         return 2
+    try:
+        seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
+    except ValueError:
+        print(f"error: --seeds takes comma-separated integers, e.g. 0,1,2; got {a.seeds!r}", file=sys.stderr)
+        return 2
+    if not seeds or len(set(seeds)) != len(seeds):
+        print(f"error: --seeds needs at least one seed and no repeats; got {a.seeds!r}", file=sys.stderr)
+        return 2
+    if any(o.split("=", 1)[0].lstrip("+") == "seed" for o in a.overrides):
+        print("error: give sampler seeds with --seeds (each gets its own sweep folder), not a seed= override",
+              file=sys.stderr)
+        return 2
     failed = []
-    for e in todo:
-        cmd = [sys.executable, str(ROOT / "sample.py"), "-m", f"sampling={a.dataset}/{e}",
-               f"sample_profile={a.profile}", f"hydra.sweep.dir={runs}",
-               *([f"hydra/launcher={a.launcher}"] if a.launcher else []), *a.overrides]
-        print("+", " ".join(cmd), flush=True)
-        if subprocess.call(cmd, cwd=ROOT) != 0:
-            failed.append(e)
-    if not a.no_views:
-        views(a.dataset, a.profile, runs, todo, a.overrides)
+    for seed in seeds:  # seed by seed: the first seed's runs and views are complete before the next starts
+        folder = seed_folder(runs, seed)
+        extra = [] if seed == 0 else [f"seed={seed}"]  # seed 0 is sample.yaml's: earlier runs' configs stay equal
+        for e in todo:
+            cmd = [sys.executable, str(ROOT / "sample.py"), "-m", f"sampling={a.dataset}/{e}",
+                   f"sample_profile={a.profile}", f"hydra.sweep.dir={folder}",
+                   *([f"hydra/launcher={a.launcher}"] if a.launcher else []), *extra, *a.overrides]
+            print("+", " ".join(cmd), flush=True)
+            start = time.time()
+            rc = subprocess.call(cmd, cwd=ROOT)
+            add_timing(folder, e, seed, time.time() - start, rc)
+            if rc != 0:
+                failed.append(e if len(seeds) == 1 else f"{e} (seed {seed})")
+        if seed == seeds[0] and not a.no_views:
+            start = time.time()
+            views(a.dataset, a.profile, folder, todo, a.overrides)
+            add_timing(folder, "views", seed, time.time() - start, 0)
     if not a.no_report:
-        report_main(["--runs", str(runs), "--dataset", a.dataset, "--profile", a.profile, "--out", str(a.out),
-                     "--experiments", ",".join(todo), *a.overrides])
+        others = [str(seed_folder(runs, s)) for s in seeds[1:]]
+        report_main(["--runs", str(seed_folder(runs, seeds[0])), "--dataset", a.dataset, "--profile", a.profile,
+                     "--out", str(a.out),
+                     "--experiments", ",".join(todo), *([f"--seed-runs={','.join(others)}"] if others else []),
+                     *a.overrides])
     if failed:
-        print(f"reproduce: {len(failed)} of {len(todo)} experiments did not finish every run ({', '.join(failed)}); "
+        print(f"reproduce: {len(failed)} of {len(todo) * len(seeds)} experiment runs did not finish every run ({', '.join(failed)}); "
               f"the report says what is missing", file=sys.stderr)
     return 1 if failed else 0
 

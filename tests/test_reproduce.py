@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO))
 from scripts import report  # noqa: E402
 
 
-def made_up(target, ideal, seed=0, chains=4, draws=25):
+def made_up(target, ideal, seed=0, chains=4, draws=25, sampler_seed=0):
     """A SampleSet whose draws sit near `ideal`, with the diagnostics sample.py would have stored."""
     rng = np.random.default_rng(seed)
     probs = np.clip(ideal + rng.normal(0, 0.02, (chains, draws, 10)), 0, 1)
@@ -24,7 +24,7 @@ def made_up(target, ideal, seed=0, chains=4, draws=25):
                      accepted=np.ones((chains, draws), bool), divergent=np.zeros((chains, draws), bool),
                      step_size=np.ones(chains), ideal=ideal,
                      images=rng.integers(0, 255, (chains, draws, 1, 28, 28), dtype=np.uint8),
-                     meta={"target": target, "classes": list(range(10)), "sampler": "hmc", "seed": 0,
+                     meta={"target": target, "classes": list(range(10)), "sampler": "hmc", "seed": sampler_seed,
                            "wall_time_s": 12.5, "diagnostics": diag})
 
 
@@ -88,6 +88,33 @@ def test_reproduce_twice_skips_what_the_first_call_finished(checkpoints, tmp_pat
     assert (tmp_path / "report" / "mnist.html").stat().st_size > 0
     assert "**2 of 2** runs complete" in md and "failures/without_4: diagnostics" in md
 
+def test_further_seeds_join_the_confidence_table_and_the_time_per_experiment_sums_the_calls(tmp_path, monkeypatch):
+    """Seed 1's folder (make reproduce SEEDS=0,1) adds its run to the table: two seeds, the mean of the two
+    runs' means, their spread; timings.json's two calls for one experiment are summed."""
+    import json
+    monkeypatch.setenv("ZOO_DIR", str(tmp_path / "empty-zoo"))
+    runs, runs1 = tmp_path / "mnist-quick", tmp_path / "mnist-quick-seed1"
+    a = made_up("uniform", np.full(10, 0.1), seed=0)
+    b = made_up("uniform", np.full(10, 0.1), seed=1, sampler_seed=1)
+    a.save(runs / "uniform" / "uniform")
+    b.save(runs1 / "uniform" / "uniform")
+    (runs / "timings.json").write_text(json.dumps([
+        {"experiment": "uniform", "seed": 0, "wall_s": 100.0, "exit": 0, "code_version": "abc"},
+        {"experiment": "uniform", "seed": 0, "wall_s": 20.0, "exit": 0, "code_version": "abc"}]))
+    assert report.main(["--runs", str(runs), "--dataset", "mnist", "--out", str(tmp_path / "out"),
+                        "--experiments", "uniform", f"--seed-runs={runs1}"]) == 0
+    md = (tmp_path / "out" / "mnist.md").read_text()
+    means = [s.probs.reshape(-1, 10).mean(0)[0] for s in (a, b)]
+    row = next(line for line in md.splitlines() if line.startswith("| mnist/uniform | uniform |") and "±" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "2" and cells[4] == "200"  # seeds; draws: 4 chains × 25 × 2 seeds
+    assert cells[5].startswith(f"{np.mean(means):.3f} ± ")
+    assert cells[6].startswith(f"{np.std(means, ddof=1):.3f}")
+    assert "| uniform | 2 | 2.0 | 0.2 |" in md and "| **total** | 2 | **2.0** |" in md
+    with pytest.raises(SystemExit, match="does not exist"):
+        report.main(["--runs", str(runs), "--dataset", "mnist", "--out", str(tmp_path / "out"),
+                     "--experiments", "uniform", f"--seed-runs={tmp_path / 'nowhere'}"])
+
 
 def test_the_models_table_reads_the_zoo_index_and_says_which_model_is_missing(tmp_path):
     """Each model a job names appears once with the roles it plays; a generator's FID and a classifier's
@@ -134,3 +161,12 @@ def test_the_test_set_table_sets_both_counts_beside_what_sampling_found(tmp_path
     assert wrong_row["sampling (ours)"] == "1 of 2 classes run (of 10)"
     none_row = report.testset_rows(None, "mnist", [])[0]
     assert none_row["test set (ours)"] == "not computed" and none_row["sampling (ours)"] == "not run"
+
+
+@pytest.mark.parametrize("argv, says", [(["--seeds", "0,x"], "comma-separated integers"),
+                                        (["--seeds", "1,1"], "no repeats"),
+                                        (["--seeds", "0", "seed=3"], "not a seed= override")])
+def test_bad_seeds_are_refused_before_anything_runs(tmp_path, capsys, argv, says):
+    from scripts import reproduce
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(tmp_path / "s"), "--no-report", *argv]) == 2
+    assert says in capsys.readouterr().err and not (tmp_path / "s").exists()
