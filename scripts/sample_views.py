@@ -37,6 +37,8 @@ def main(argv=None) -> None:
     ap.add_argument("--generator", default=None, help="override the run config's generator checkpoint")
     ap.add_argument("--prior", type=int, default=3000, help="prior draws in the t-SNE map")
     ap.add_argument("--overlay", type=int, default=200, help="draws of each target in the map (evenly thinned)")
+    ap.add_argument("--map-targets", type=int, default=6, help="at most this many targets in the map (those whose "
+                    "draws reach their target best); 0 for all")
     ap.add_argument("--saliency", type=int, default=8, help="draws per target in the saliency figure")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -47,7 +49,7 @@ def main(argv=None) -> None:
     from omegaconf import OmegaConf
     from lightning_modules.classifier import load_classifier
     from lightning_modules.loading import load_generator
-    from trex.analysis.latent_view import latent_view, prior_predictions
+    from trex.analysis.latent_view import latent_view, pick_overlays, prior_predictions
     from trex.analysis.saliency import saliency_figure, smoothgrad
     from trex.plots import best_indices
 
@@ -70,9 +72,11 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     z, labels = prior_predictions(gen, net, n=args.prior, seed=args.seed, classes=classes)
-    _, fig = latent_view(z, labels, {s.meta.get("target", name): s for name, s in runs.items()},
-                         max_overlay=args.overlay, seed=args.seed,
-                         title=f"{args.prior:,} prior draws by predicted class, with each target's draws")
+    shown = pick_overlays({s.meta.get("target", name): s for name, s in runs.items()}, args.map_targets or None)
+    which = "each target's draws" if len(shown) == len(runs) else \
+        f"the draws of {len(shown)} of its {len(runs)} targets (best reached)"
+    _, fig = latent_view(z, labels, shown, max_overlay=args.overlay, seed=args.seed,
+                         title=f"{args.prior:,} prior draws by predicted class, with {which}")
     fig.savefig(out / "latent_tsne.png", dpi=100)
     print(f"wrote {out / 'latent_tsne.png'}")
 

@@ -7,7 +7,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
-from trex.analysis.latent_view import latent_tsne, latent_view, prior_predictions
+from trex.analysis.latent_view import latent_tsne, latent_view, pick_overlays, prior_predictions
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -83,3 +83,13 @@ def test_prior_predictions_label_each_draw_by_the_classifier():
     z2, named = prior_predictions(Identity(), sign, n=300, seed=5, classes=[3, 8])
     np.testing.assert_array_equal(z, z2)
     assert set(named) == {3, 8} and ((named == 8) == (z[:, 0] > 0)).all()
+
+
+def test_a_map_keeps_the_best_reached_targets_in_run_order():
+    class Set:
+        def __init__(self, near):
+            self.meta = {"diagnostics": {"near_target_0.1": near}} if near is not None else {}
+    sets = {"a": Set(0.5), "b": Set(0.9), "c": Set(None), "d": Set(0.99), "e": Set(0.9)}
+    assert list(pick_overlays(sets, 3)) == ["b", "d", "e"]  # 0.99, then the two 0.9s; back in run order
+    assert list(pick_overlays(sets, 4)) == ["a", "b", "d", "e"]  # the unscored set comes last
+    assert list(pick_overlays(sets, None)) == list(sets) == list(pick_overlays(sets, 5))

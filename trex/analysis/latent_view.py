@@ -74,6 +74,19 @@ def latent_tsne(prior_latents, samples=None, perplexity: float = 30.0, seed: int
     return {"prior": emb[:len(prior)], "samples": out, "overlay_latents": overlays}
 
 
+def pick_overlays(sets: dict, n: int | None = 6) -> dict:
+    """At most n of a run's sample sets for the map: a map with 45 marker kinds (every ambiguous pair) is
+    unreadable. Those whose draws reach their target best (the share within 0.1 the run stored), ties and
+    unscored sets in the run's order; n None keeps all."""
+    if n is None or len(sets) <= n:
+        return dict(sets)
+    def reached(item):
+        diag = getattr(item[1][1], "meta", {}).get("diagnostics") or {}
+        return -float(diag.get("near_target_0.1", -1.0)), item[0]
+    keep = sorted(enumerate(sets.items()), key=reached)[:n]
+    return {name: s for _, (name, s) in sorted(keep)}
+
+
 def latent_view(prior_latents, prior_labels, samples=None, class_names=None, title: str = "latent space (t-SNE)",
                 perplexity: float = 30.0, seed: int = 0, max_overlay: int | None = 500, **tsne_kwargs):
     """The t-SNE embedding (latent_tsne's dict, plus "prior_labels") and its figure: prior draws as
