@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,9 +134,11 @@ def read_job(job: Job, profile: str) -> Job:
             (job.folder / "resume.pt").exists()
         job.missing.append(f"{left} of {len(job.targets)} targets not sampled yet"
                            + (" (interrupted: a rerun resumes from its resume file)" if resume else ""))
+    seed = int(cfg.get("seed") or 0)  # a further sampler seed's folder (make reproduce SEEDS=0,k)
     cmd = " ".join(["python sample.py", f"sampling={cfg.data.dataset}/{job.experiment}", *job.variant,
-                    f"sample_profile={profile}", f"hydra.run.dir={job.folder}"])
-    job.missing.append(f"then run it: `{cmd}` (or `make reproduce DATASET={cfg.data.dataset} PROFILE={profile}`)")
+                    *([f"seed={seed}"] if seed else []), f"sample_profile={profile}", f"hydra.run.dir={job.folder}"])
+    job.missing.append(f"then run it: `{cmd}` (or `make reproduce DATASET={cfg.data.dataset} PROFILE={profile}"
+                       + (f" SEEDS=0,{seed}" if seed else "") + "`)")
     return job
 
 
@@ -346,34 +349,50 @@ def views_section(r: Report, job: Job, saliency: int = 3) -> None:
         r.add_figure(png, caption=f"{job.label}: SmoothGrad saliency, {png.stem[len('saliency_'):]}")
 
 
-def _timing_commits(runs: Path) -> set:
+def read_timings(folder: Path) -> list[dict]:
     import json
-    return {c.get("code_version", "?") for c in json.loads((runs / "timings.json").read_text())}
+    path = folder / "timings.json"
+    return json.loads(path.read_text()) if path.exists() else []
 
 
-def timing_rows(runs: Path, jobs: list[Job]) -> list[dict]:
-    """Time per experiment: the wall time of reproduce's calls (<runs>/timings.json, every call summed: a
-    rerun that skips finished runs adds its few seconds) beside the sampling time the runs record."""
-    import json
-    path = runs / "timings.json"
-    calls = json.loads(path.read_text()) if path.exists() else []
+def timing_rows(jobs: list[Job], calls: list[dict]) -> list[dict]:
+    """Time per experiment: the wall time of reproduce's calls (each seed folder's timings.json; every call
+    summed: a rerun that skips finished runs adds its few seconds), one column per sampler seed, beside the
+    sampling time the first seed's runs record. Calls of experiments the jobs do not cover are left out."""
+    wanted = list(dict.fromkeys(j.experiment for j in jobs)) + ["views"]
+    calls = [c for c in calls if c["experiment"] in wanted]
+    seeds = sorted({c.get("seed", 0) for c in calls})
     rows = []
-    for e in dict.fromkeys([j.experiment for j in jobs] + [c["experiment"] for c in calls]):
-        mine = [c for c in calls if c["experiment"] == e]
-        ejobs = [j for j in jobs if j.experiment == e]
-        rows.append({"experiment": e, "calls": len(mine) or "-",
-                     "command wall min": f"{sum(c['wall_s'] for c in mine) / 60:.1f}" if mine else "not timed",
-                     "sampling min (runs' own record)": f"{sum(job_wall(j) for j in ejobs) / 60:.1f}" if ejobs else "-"})
+    for e in wanted:
+        mine, ejobs = [c for c in calls if c["experiment"] == e], [j for j in jobs if j.experiment == e]
+        if not mine and not ejobs:
+            continue
+        row = {"experiment": e, "calls": len(mine) or "-"}
+        for seed in seeds:
+            walls = [c["wall_s"] for c in mine if c.get("seed", 0) == seed]
+            row[f"seed {seed}: command min"] = f"{sum(walls) / 60:.1f}" if walls else "not timed"
+        row["sampling min (first seed's runs)"] = f"{sum(job_wall(j) for j in ejobs) / 60:.1f}" if ejobs else "-"
+        rows.append(row)
     if calls:
-        rows.append({"experiment": "**total**", "calls": len(calls),
-                     "command wall min": f"**{sum(c['wall_s'] for c in calls) / 60:.1f}**",
-                     "sampling min (runs' own record)": f"{sum(job_wall(j) for j in jobs) / 60:.1f}"})
+        total = {"experiment": "**total**", "calls": len(calls)}
+        for seed in seeds:
+            total[f"seed {seed}: command min"] = f"**{sum(c['wall_s'] for c in calls if c.get('seed', 0) == seed) / 60:.1f}**"
+        total["sampling min (first seed's runs)"] = f"{sum(job_wall(j) for j in jobs) / 60:.1f}"
+        rows.append(total)
     return rows
 
 
-def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=()) -> Report:
+def _sweep_of(job: Job) -> Path:
+    """The sweep folder a job's folder sits in (its subdir taken off)."""
+    folder = job.folder
+    for _ in Path(job.subdir).parts:
+        folder = folder.parent
+    return folder
+
+
+def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(), calls=()) -> Report:
     """seed_jobs: the same experiments' jobs run with further sampler seeds (one list per seed); their draws
-    join the confidence table only."""
+    join the confidence table only. calls: reproduce's timings.json entries of every seed folder."""
     from datamodules.sources import CLASS_NAMES
     from trex.analysis.table import COLUMNS, confidence_table
     names = CLASS_NAMES.get(dataset)
@@ -392,13 +411,18 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=())
                   "status": status(j)}
                  for j in jobs], ["experiment", "run", "targets", "draws per target", "sampling wall s", "status"],
                 caption="every run of every experiment")
-    timings = timing_rows(runs, jobs)
+    for more in seed_jobs:
+        if more:
+            r.add_text(f"Sampler seed {more[0].cfg.seed} (`{_sweep_of(more[0])}`, its draws join the confidence "
+                       f"table only): **{sum(j.done for j in more)} of {len(more)}** runs complete.")
+    timings = timing_rows(jobs, list(calls))
     if timings:
+        used = [c for c in calls if c["experiment"] in {j.experiment for j in jobs} | {"views"}]
         r.add_section("Time per experiment")
-        r.add_text("Wall time of `make reproduce`'s call per experiment (start-up, sampling, figures, W&B; summed "
-                   f"over calls) from `{runs / 'timings.json'}`, beside the sampling time the runs record"
-                   + (f"; {timings[-1]['calls']} calls in all, on commits "
-                      f"{', '.join(sorted(_timing_commits(runs)))}." if (runs / 'timings.json').exists() else "."))
+        r.add_text("Wall time of `make reproduce`'s calls per experiment (start-up, sampling, figures, W&B; every "
+                   "call summed, from each seed folder's `timings.json`), beside the sampling time the runs record"
+                   + (f"; {len(used)} calls, code {', '.join(sorted({str(c.get('code_version', '?')) for c in used}))}, "
+                      f"torch threads {', '.join(sorted({str(c.get('threads', '?')) for c in used}))}." if used else "."))
         r.add_table(timings, list(timings[0]), caption="time per experiment")
     models_section(r, jobs)
     testset_section(r, dataset, jobs)
@@ -458,12 +482,18 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     wanted = [e for e in a.experiments.split(",") if e]
     jobs = [read_job(j, a.profile) for j in expected_jobs(a.dataset, a.runs, wanted, a.overrides)]
-    seed_jobs = []
+    seed_jobs, calls = [], read_timings(a.runs)
     for folder in (Path(f) for f in a.seed_runs.split(",") if f):
         if not folder.is_dir():
             raise SystemExit(f"error: --seed-runs folder {folder} does not exist (run make reproduce SEEDS=... first)")
-        seed_jobs.append([read_job(j, a.profile) for j in expected_jobs(a.dataset, folder, wanted, a.overrides)])
-    md, page = build(jobs, a.dataset, a.profile, a.runs, seed_jobs).write(a.out, a.dataset)
+        seed = re.search(r"-seed(\d+)$", folder.name)
+        if seed is None:
+            raise SystemExit(f"error: --seed-runs folder {folder} is not named <sweep>-seed<k> (as make reproduce "
+                             "SEEDS=0,k names it), so its sampler seed is unknown")
+        more = [*a.overrides, f"seed={seed.group(1)}"]
+        seed_jobs.append([read_job(j, a.profile) for j in expected_jobs(a.dataset, folder, wanted, more)])
+        calls += read_timings(folder)
+    md, page = build(jobs, a.dataset, a.profile, a.runs, seed_jobs, calls).write(a.out, a.dataset)
     done = sum(j.done for j in jobs)
     print(f"report: {md} and {page}: {done} of {len(jobs)} runs complete")
     for j in jobs:

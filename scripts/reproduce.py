@@ -94,8 +94,9 @@ def main(argv=None) -> int:
     except ValueError:
         print(f"error: --seeds takes comma-separated integers, e.g. 0,1,2; got {a.seeds!r}", file=sys.stderr)
         return 2
-    if not seeds or len(set(seeds)) != len(seeds):
-        print(f"error: --seeds needs at least one seed and no repeats; got {a.seeds!r}", file=sys.stderr)
+    if not seeds or len(set(seeds)) != len(seeds) or seeds[0] != 0:
+        print(f"error: --seeds starts with 0 (the plain sweep folder, whose runs the report's figures show; finished "
+              f"runs are skipped) and has no repeats, e.g. 0,1,2; got {a.seeds!r}", file=sys.stderr)
         return 2
     if any(o.split("=", 1)[0].lstrip("+") == "seed" for o in a.overrides):
         print("error: give sampler seeds with --seeds (each gets its own sweep folder), not a seed= override",

@@ -43,6 +43,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.map_targets < 0:
+        ap.error(f"--map-targets is a count of targets (0 for all), got {args.map_targets}")
     torch.set_num_threads(args.threads)
 
     import trex

@@ -92,4 +92,7 @@ def test_a_map_keeps_the_best_reached_targets_in_run_order():
     sets = {"a": Set(0.5), "b": Set(0.9), "c": Set(None), "d": Set(0.99), "e": Set(0.9)}
     assert list(pick_overlays(sets, 3)) == ["b", "d", "e"]  # 0.99, then the two 0.9s; back in run order
     assert list(pick_overlays(sets, 4)) == ["a", "b", "d", "e"]  # the unscored set comes last
+    assert list(pick_overlays(sets, 2)) == ["b", "d"]  # a tie at the cut: the earlier in the run
     assert list(pick_overlays(sets, None)) == list(sets) == list(pick_overlays(sets, 5))
+    with pytest.raises(ValueError, match="at least one target"):
+        pick_overlays(sets, 0)

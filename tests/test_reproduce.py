@@ -110,7 +110,13 @@ def test_further_seeds_join_the_confidence_table_and_the_time_per_experiment_sum
     assert cells[3] == "2" and cells[4] == "200"  # seeds; draws: 4 chains × 25 × 2 seeds
     assert cells[5].startswith(f"{np.mean(means):.3f} ± ")
     assert cells[6].startswith(f"{np.std(means, ddof=1):.3f}")
-    assert "| uniform | 2 | 2.0 | 0.2 |" in md and "| **total** | 2 | **2.0** |" in md
+    assert "| uniform | 2 | 2.0 | 0.2 |" in md and "| **total** | 2 | **2.0** | 0.2 |" in md
+    assert "Sampler seed 1 (`" in md and "**1 of 1** runs complete" in md
+    # a report of another experiment leaves uniform's calls out of its time table
+    assert report.main(["--runs", str(runs), "--dataset", "mnist", "--out", str(tmp_path / "out2"),
+                        "--experiments", "interpolation"]) == 0
+    md2 = (tmp_path / "out2" / "mnist.md").read_text()
+    assert "| uniform |" not in md2 and "| **total** |" not in md2
     with pytest.raises(SystemExit, match="does not exist"):
         report.main(["--runs", str(runs), "--dataset", "mnist", "--out", str(tmp_path / "out"),
                      "--experiments", "uniform", f"--seed-runs={tmp_path / 'nowhere'}"])
@@ -164,9 +170,32 @@ def test_the_test_set_table_sets_both_counts_beside_what_sampling_found(tmp_path
 
 
 @pytest.mark.parametrize("argv, says", [(["--seeds", "0,x"], "comma-separated integers"),
-                                        (["--seeds", "1,1"], "no repeats"),
+                                        (["--seeds", "0,1,1"], "no repeats"), (["--seeds", "1,2"], "starts with 0"),
                                         (["--seeds", "0", "seed=3"], "not a seed= override")])
 def test_bad_seeds_are_refused_before_anything_runs(tmp_path, capsys, argv, says):
     from scripts import reproduce
     assert reproduce.main(["--dataset", "mnist", "--sweep", str(tmp_path / "s"), "--no-report", *argv]) == 2
     assert says in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def test_each_further_seed_runs_every_experiment_in_its_own_folder_and_its_time_is_kept_there(tmp_path, monkeypatch):
+    """SEEDS=0,2: the plain folder without a seed override, then <sweep>-seed2 with seed=2; each call's time
+    lands in its seed's timings.json; the report is told about the seed folder."""
+    import json
+    from scripts import reproduce
+    calls, reported = [], []
+    monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd, cwd=None: calls.append(cmd) or 0)
+    monkeypatch.setattr(reproduce, "report_main", lambda argv: reported.append(argv) or 0)
+    sweep = tmp_path / "mnist-quick"
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform,interpolation",
+                           "--seeds", "0,2", "--no-views"]) == 0
+    runs = [(c[3], next(a for a in c if a.startswith("hydra.sweep.dir=")), [a for a in c if a.startswith("seed=")])
+            for c in calls]
+    assert runs == [("sampling=mnist/uniform", f"hydra.sweep.dir={sweep}", []),
+                    ("sampling=mnist/interpolation", f"hydra.sweep.dir={sweep}", []),
+                    ("sampling=mnist/uniform", f"hydra.sweep.dir={sweep}-seed2", ["seed=2"]),
+                    ("sampling=mnist/interpolation", f"hydra.sweep.dir={sweep}-seed2", ["seed=2"])]
+    for folder, seed in ((sweep, 0), (tmp_path / "mnist-quick-seed2", 2)):
+        kept = json.loads((folder / "timings.json").read_text())
+        assert [(c["experiment"], c["seed"], c["exit"]) for c in kept] == [("uniform", seed, 0), ("interpolation", seed, 0)]
+    assert reported[0][:2] == ["--runs", str(sweep)] and f"--seed-runs={sweep}-seed2" in reported[0]

@@ -78,11 +78,14 @@ def pick_overlays(sets: dict, n: int | None = 6) -> dict:
     """At most n of a run's sample sets for the map: a map with 45 marker kinds (every ambiguous pair) is
     unreadable. Those whose draws reach their target best (the share within 0.1 the run stored), ties and
     unscored sets in the run's order; n None keeps all."""
+    if n is not None and n < 1:
+        raise ValueError(f"the map needs at least one target (n={n}); pass None to keep them all")
     if n is None or len(sets) <= n:
         return dict(sets)
+
     def reached(item):
-        diag = getattr(item[1][1], "meta", {}).get("diagnostics") or {}
-        return -float(diag.get("near_target_0.1", -1.0)), item[0]
+        near = (getattr(item[1][1], "meta", {}).get("diagnostics") or {}).get("near_target_0.1")
+        return -(float(near) if near is not None else -1.0), item[0]
     keep = sorted(enumerate(sets.items()), key=reached)[:n]
     return {name: s for _, (name, s) in sorted(keep)}
 
