@@ -178,3 +178,26 @@ def test_downscaling_keeps_grey_grey_and_transparency(tmp_path, mode):
     small = Image.open(io.BytesIO(png))
     assert small.size == (w, h) and w * h <= 60_000 and abs(w / h - 1.5) < 0.02
     assert small.mode == {"L": "L", "RGBA": "RGBA", "P": "RGB"}[mode]
+
+
+def test_a_plot_goes_into_the_page_in_a_palette_close_to_its_colours_and_with_its_transparency():
+    from trex.report import palette_png
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (200, 4), dtype=np.uint8)
+    colours[:50, 3] = 0  # some fully transparent
+    colours[50:, 3] = 255
+    pixels = colours[rng.integers(0, 200, (300, 400))]
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(buf, format="PNG")
+    out = palette_png(buf.getvalue())
+    assert len(out) < len(buf.getvalue())
+    back = np.asarray(Image.open(io.BytesIO(out)).convert("RGBA"))
+    opaque = pixels[..., 3] == 255
+    assert np.abs(back[opaque].astype(int) - pixels[opaque]).mean() <= 4.0  # the promised bound
+    assert len(np.unique(back.reshape(-1, 4), axis=0)) <= 256 and (back[~opaque][:, 3] == 0).all()
+    noise = io.BytesIO()  # 16 M colours: a palette would be far off, so the PNG stays as it is
+    Image.fromarray(rng.integers(0, 256, (100, 100, 3), dtype=np.uint8), "RGB").save(noise, format="PNG")
+    assert palette_png(noise.getvalue()) == noise.getvalue()
+    grey = io.BytesIO()
+    Image.fromarray(pixels[..., 0], "L").save(grey, format="PNG")
+    assert palette_png(grey.getvalue()) == grey.getvalue()  # grey is left as it is
