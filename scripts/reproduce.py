@@ -13,17 +13,17 @@ with the command that trains what is missing. The exit status is 1 when any run 
 
 `--seeds 0,1,2` runs every experiment again with each further sampler seed on the same models, each seed in
 its own sweep folder (<sweep>-seed<k>; seed 0 is the plain folder), so the confidence table shows the
-between-seed spread; figures and diagnostics come from the first seed. Each call's wall time per experiment
-and seed is added to <sweep>/timings.json, which the report shows as the time per experiment.
+between-seed spread; figures and diagnostics come from seed 0. Each call's wall time per experiment is added
+to its seed folder's timings.json, which the report shows as the time per experiment.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,19 +116,18 @@ def main(argv=None) -> int:
             add_timing(folder, e, seed, time.time() - start, rc)
             if rc != 0:
                 failed.append(e if len(seeds) == 1 else f"{e} (seed {seed})")
-        if seed == seeds[0] and not a.no_views:
+        if seed == 0 and not a.no_views:
             start = time.time()
             views(a.dataset, a.profile, folder, todo, a.overrides)
             add_timing(folder, "views", seed, time.time() - start, 0)
     if not a.no_report:
         others = [str(seed_folder(runs, s)) for s in seeds[1:]]
-        report_main(["--runs", str(seed_folder(runs, seeds[0])), "--dataset", a.dataset, "--profile", a.profile,
-                     "--out", str(a.out),
+        report_main(["--runs", str(runs), "--dataset", a.dataset, "--profile", a.profile, "--out", str(a.out),
                      "--experiments", ",".join(todo), *([f"--seed-runs={','.join(others)}"] if others else []),
                      *a.overrides])
     if failed:
-        print(f"reproduce: {len(failed)} of {len(todo) * len(seeds)} experiment runs did not finish every run ({', '.join(failed)}); "
-              f"the report says what is missing", file=sys.stderr)
+        print(f"reproduce: {len(failed)} of {len(todo) * len(seeds)} experiment runs did not finish every run "
+              f"({', '.join(failed)}); the report says what is missing", file=sys.stderr)
     return 1 if failed else 0
 
 
