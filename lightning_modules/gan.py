@@ -30,8 +30,8 @@ class GANModule(pl.LightningModule):
         self.automatic_optimization = False
         self.gen = DCGANGenerator(latent_dim=latent_dim, width=width)
         self.disc = DCGANDiscriminator(width=width)
-        # Channels-last convolutions: the same model (results differ at float rounding only), 1.35x faster per step on a 2-core CPU
-        # (0.087 s against 0.117 s a batch of 128 at width 16), which is what the ten leave-one-out GANs need.
+        # Channels-last convolutions: the same model (results differ at float rounding only), 1.6x the steps
+        # per second on a 2-core CPU at width 16 (bench/bench_gan_step.py, docs/results/bench_gan_step.md).
         self.gen.to(memory_format=torch.channels_last)
         self.disc.to(memory_format=torch.channels_last)
         self.register_buffer("grid_z", fixed_latents(grid_n, latent_dim, seed))

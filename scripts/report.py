@@ -355,12 +355,18 @@ def read_timings(folder: Path) -> list[dict]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
+def reported_calls(jobs: list[Job], calls) -> list[dict]:
+    """The timings.json calls of the experiments the jobs cover (and their views)."""
+    wanted = {j.experiment for j in jobs} | {"views"}
+    return [c for c in calls if c["experiment"] in wanted]
+
+
 def timing_rows(jobs: list[Job], calls: list[dict]) -> list[dict]:
     """Time per experiment: the wall time of reproduce's calls (each seed folder's timings.json; every call
     summed: a rerun that skips finished runs adds its few seconds), one column per sampler seed, beside the
     sampling time the first seed's runs record. Calls of experiments the jobs do not cover are left out."""
     wanted = list(dict.fromkeys(j.experiment for j in jobs)) + ["views"]
-    calls = [c for c in calls if c["experiment"] in wanted]
+    calls = reported_calls(jobs, calls)
     seeds = sorted({c.get("seed", 0) for c in calls})
     rows = []
     for e in wanted:
@@ -417,7 +423,7 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(),
                        f"table only): **{sum(j.done for j in more)} of {len(more)}** runs complete.")
     timings = timing_rows(jobs, list(calls))
     if timings:
-        used = [c for c in calls if c["experiment"] in {j.experiment for j in jobs} | {"views"}]
+        used = reported_calls(jobs, calls)
         r.add_section("Time per experiment")
         r.add_text("Wall time of `make reproduce`'s calls per experiment (start-up, sampling, figures, W&B; every "
                    "call summed, from each seed folder's `timings.json`), beside the sampling time the runs record"
