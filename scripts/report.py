@@ -388,6 +388,17 @@ def timing_rows(jobs: list[Job], calls: list[dict]) -> list[dict]:
     return rows
 
 
+def seed_folder(runs: Path, seed: int) -> Path:
+    """The sweep folder of one sampler seed: the plain folder for seed 0 (sample.yaml's), <sweep>-seed<k> else."""
+    return runs if seed == 0 else runs.with_name(f"{runs.name}-seed{seed}")
+
+
+def folder_seed(folder: Path) -> int | None:
+    """The sampler seed seed_folder named `folder` after (None for a folder it did not name)."""
+    found = re.search(r"-seed(\d+)$", folder.name)
+    return int(found.group(1)) if found else None
+
+
 def _sweep_of(job: Job) -> Path:
     """The sweep folder a job's folder sits in (its subdir taken off)."""
     folder = job.folder
@@ -492,11 +503,11 @@ def main(argv=None) -> int:
     for folder in (Path(f) for f in a.seed_runs.split(",") if f):
         if not folder.is_dir():
             raise SystemExit(f"error: --seed-runs folder {folder} does not exist (run make reproduce SEEDS=... first)")
-        seed = re.search(r"-seed(\d+)$", folder.name)
+        seed = folder_seed(folder)
         if seed is None:
             raise SystemExit(f"error: --seed-runs folder {folder} is not named <sweep>-seed<k> (as make reproduce "
                              "SEEDS=0,k names it), so its sampler seed is unknown")
-        more = [*a.overrides, f"seed={seed.group(1)}"]
+        more = [*a.overrides, f"seed={seed}"]
         seed_jobs.append([read_job(j, a.profile) for j in expected_jobs(a.dataset, folder, wanted, more)])
         calls += read_timings(folder)
     md, page = build(jobs, a.dataset, a.profile, a.runs, seed_jobs, calls).write(a.out, a.dataset)

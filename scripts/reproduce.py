@@ -28,17 +28,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.report import ORDER, main as report_main  # noqa: E402
+from scripts.report import ORDER, main as report_main, seed_folder  # noqa: E402
 
 
 def experiments(dataset: str) -> list[str]:
     names = [f.stem for f in (ROOT / "configs" / "sampling" / dataset).glob("*.yaml")]
     return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
-
-
-def seed_folder(runs: Path, seed: int) -> Path:
-    """The sweep folder of one sampler seed: the plain folder for seed 0 (sample.yaml's), <sweep>-seed<k> else."""
-    return runs if seed == 0 else runs.with_name(f"{runs.name}-seed{seed}")
 
 
 def add_timing(runs: Path, experiment: str, seed: int, wall_s: float, rc: int) -> None:
@@ -58,10 +53,11 @@ def views(dataset: str, profile: str, runs: Path, todo: list[str], overrides) ->
     """The latent map and saliency figures (scripts/sample_views.py) of every finished run that has none yet;
     the report shows them. A run whose views fail is said so and the others go on."""
     from scripts.report import expected_jobs, read_job
+    threads = os.environ.get("OMP_NUM_THREADS", "2")  # a one-thread lane (OMP_NUM_THREADS=1) keeps to one core
     for job in expected_jobs(dataset, runs, todo, overrides):
         job = read_job(job, profile)
         if job.done and not (job.folder / "views" / "latent_tsne.png").exists():
-            cmd = [sys.executable, str(ROOT / "scripts" / "sample_views.py"), str(job.folder), "--threads", "2",
+            cmd = [sys.executable, str(ROOT / "scripts" / "sample_views.py"), str(job.folder), "--threads", threads,
                    "--prior", "2000", "--overlay", "50", "--saliency", "4"]
             print("+", " ".join(cmd), flush=True)
             if subprocess.call(cmd, cwd=ROOT) != 0:
@@ -122,8 +118,11 @@ def main(argv=None) -> int:
             add_timing(folder, "views", seed, time.time() - start, 0)
     if not a.no_report:
         others = [str(seed_folder(runs, s)) for s in seeds[1:]]
+        # this call's experiments and every one an earlier call left in the folder, so that a call with
+        # EXPERIMENTS=x does not write a report of x alone over the dataset's report
+        shown = [e for e in experiments(a.dataset) if e in todo or (runs / e).is_dir()]
         report_main(["--runs", str(runs), "--dataset", a.dataset, "--profile", a.profile, "--out", str(a.out),
-                     "--experiments", ",".join(todo), *([f"--seed-runs={','.join(others)}"] if others else []),
+                     "--experiments", ",".join(shown), *([f"--seed-runs={','.join(others)}"] if others else []),
                      *a.overrides])
     if failed:
         print(f"reproduce: {len(failed)} of {len(todo) * len(seeds)} experiment runs did not finish every run "

@@ -199,3 +199,18 @@ def test_each_further_seed_runs_every_experiment_in_its_own_folder_and_its_time_
         kept = json.loads((folder / "timings.json").read_text())
         assert [(c["experiment"], c["seed"], c["exit"]) for c in kept] == [("uniform", seed, 0), ("interpolation", seed, 0)]
     assert reported[0][:2] == ["--runs", str(sweep)] and f"--seed-runs={sweep}-seed2" in reported[0]
+    assert reported[0][reported[0].index("--experiments") + 1] == "uniform,interpolation"
+
+
+def test_a_call_for_some_experiments_reports_those_an_earlier_call_left_in_the_folder(tmp_path, monkeypatch):
+    """EXPERIMENTS=uniform after a call that ran ambiguous: the report still shows ambiguous (in the report's
+    order), not uniform alone; an experiment never run is not listed."""
+    from scripts import reproduce
+    reported = []
+    monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd, cwd=None: 0)
+    monkeypatch.setattr(reproduce, "report_main", lambda argv: reported.append(argv) or 0)
+    sweep = tmp_path / "mnist-quick"
+    (sweep / "ambiguous").mkdir(parents=True)
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform", "--no-views"]) == 0
+    shown = reported[0][reported[0].index("--experiments") + 1].split(",")
+    assert sorted(shown) == ["ambiguous", "uniform"] and shown == sorted(shown, key=reproduce.ORDER.index)
