@@ -118,9 +118,12 @@ def main(argv=None) -> int:
             add_timing(folder, "views", seed, time.time() - start, 0)
     if not a.no_report:
         others = [str(seed_folder(runs, s)) for s in seeds[1:]]
-        # this call's experiments and every one an earlier call left in the folder, so that a call with
-        # EXPERIMENTS=x does not write a report of x alone over the dataset's report
-        shown = [e for e in experiments(a.dataset) if e in todo or (runs / e).is_dir()]
+        # this call's experiments and every one whose job folder an earlier call left (the folders the
+        # configs' hydra.sweep.subdir name), so that EXPERIMENTS=x does not write a report of x alone;
+        # not with overrides, which need not fit the other experiments' configs (left_out=3,4)
+        from scripts.report import expected_jobs
+        shown = todo if a.overrides else list(dict.fromkeys(
+            j.experiment for j in expected_jobs(a.dataset, runs) if j.experiment in todo or j.folder.is_dir()))
         report_main(["--runs", str(runs), "--dataset", a.dataset, "--profile", a.profile, "--out", str(a.out),
                      "--experiments", ",".join(shown), *([f"--seed-runs={','.join(others)}"] if others else []),
                      *a.overrides])

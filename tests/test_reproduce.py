@@ -211,6 +211,7 @@ def test_a_call_for_some_experiments_reports_those_an_earlier_call_left_in_the_f
     monkeypatch.setattr(reproduce, "report_main", lambda argv: reported.append(argv) or 0)
     sweep = tmp_path / "mnist-quick"
     (sweep / "ambiguous").mkdir(parents=True)
+    (sweep / "failures").mkdir()  # not a job's folder (those are failures/without_<c>): not a run of failures
     assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform", "--no-views"]) == 0
     shown = reported[0][reported[0].index("--experiments") + 1].split(",")
     assert sorted(shown) == ["ambiguous", "uniform"] and shown == sorted(shown, key=reproduce.ORDER.index)
