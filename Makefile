@@ -50,7 +50,8 @@ zoo: setup data data-fashion
 # not in the zoo is listed in the report with the command that trains them (and the exit status is 1).
 #   make reproduce DATASET=mnist PROFILE=quick [EXPERIMENTS=uniform,failures] [SEEDS=0,1,2] [LAUNCHER=submitit_local] [ARGS='num_chains=4']
 # SEEDS: further sampler seeds run every experiment again on the same models (runs/reproduce/<d>-<p>-seed<k>),
-# for the confidence table's between-seed spread.
+# for the confidence table's between-seed spread; SEEDS=1 runs seed 1 alone (e.g. one lane per seed, ARGS=--no-report),
+# and any later call's report takes in every seed folder that exists.
 EXPERIMENTS ?=
 SEEDS ?= 0
 LAUNCHER ?=

@@ -399,6 +399,13 @@ def folder_seed(folder: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def seed_folders(runs: Path) -> list[Path]:
+    """The further seeds' sweep folders beside `runs` that exist, in seed order."""
+    found = [f for f in runs.parent.glob(f"{runs.name}-seed*") if f.is_dir() and folder_seed(f) is not None
+             and seed_folder(runs, folder_seed(f)) == f]
+    return sorted(found, key=folder_seed)
+
+
 def _sweep_of(job: Job) -> Path:
     """The sweep folder a job's folder sits in (its subdir taken off)."""
     folder = job.folder

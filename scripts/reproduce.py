@@ -13,8 +13,10 @@ with the command that trains what is missing. The exit status is 1 when any run 
 
 `--seeds 0,1,2` runs every experiment again with each further sampler seed on the same models, each seed in
 its own sweep folder (<sweep>-seed<k>; seed 0 is the plain folder), so the confidence table shows the
-between-seed spread; figures and diagnostics come from seed 0. Each call's wall time per experiment is added
-to its seed folder's timings.json, which the report shows as the time per experiment.
+between-seed spread; figures and diagnostics come from seed 0. `--seeds 1` runs seed 1 alone (a second
+one-thread lane beside `--seeds 2`, say, once seed 0 is done); the report takes in every seed folder that
+exists beside the sweep folder. Each call's wall time per experiment is added to its seed folder's
+timings.json, which the report shows as the time per experiment.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.report import ORDER, main as report_main, seed_folder  # noqa: E402
+from scripts.report import ORDER, folder_seed, main as report_main, seed_folder, seed_folders  # noqa: E402
 
 
 def experiments(dataset: str) -> list[str]:
@@ -90,16 +92,17 @@ def main(argv=None) -> int:
     except ValueError:
         print(f"error: --seeds takes comma-separated integers, e.g. 0,1,2; got {a.seeds!r}", file=sys.stderr)
         return 2
-    if not seeds or len(set(seeds)) != len(seeds) or seeds[0] != 0:
-        print(f"error: --seeds starts with 0 (the plain sweep folder, whose runs the report's figures show; finished "
-              f"runs are skipped) and has no repeats, e.g. 0,1,2; got {a.seeds!r}", file=sys.stderr)
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        print(f"error: --seeds takes distinct sampler seeds ≥ 0, e.g. 0,1,2 (0 is the plain sweep folder, whose runs "
+              f"the report's figures show; 1 alone runs seed 1 only, e.g. in a second lane); got {a.seeds!r}",
+              file=sys.stderr)
         return 2
     if any(o.split("=", 1)[0].lstrip("+") == "seed" for o in a.overrides):
         print("error: give sampler seeds with --seeds (each gets its own sweep folder), not a seed= override",
               file=sys.stderr)
         return 2
     failed = []
-    for seed in seeds:  # seed by seed: the first seed's runs and views are complete before the next starts
+    for seed in sorted(seeds):  # seed by seed: seed 0's runs and views are complete before the next starts
         folder = seed_folder(runs, seed)
         extra = [] if seed == 0 else [f"seed={seed}"]  # seed 0 is sample.yaml's: earlier runs' configs stay equal
         for e in todo:
@@ -117,7 +120,10 @@ def main(argv=None) -> int:
             views(a.dataset, a.profile, folder, todo, a.overrides)
             add_timing(folder, "views", seed, time.time() - start, 0)
     if not a.no_report:
-        others = [str(seed_folder(runs, s)) for s in seeds[1:]]
+        # this call's further seeds and, without overrides, those earlier calls (or other lanes) left beside
+        # the sweep folder, so that a lane's SEEDS=1 and a later plain call report every seed that ran
+        found = [] if a.overrides else [folder_seed(f) for f in seed_folders(runs)]
+        others = [str(seed_folder(runs, s)) for s in sorted({*seeds, *found} - {0})]
         # this call's experiments and every one whose job folder an earlier call left (the folders the
         # configs' hydra.sweep.subdir name), so that EXPERIMENTS=x does not write a report of x alone;
         # not with overrides, which need not fit the other experiments' configs (left_out=3,4)

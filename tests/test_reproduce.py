@@ -170,7 +170,7 @@ def test_the_test_set_table_sets_both_counts_beside_what_sampling_found(tmp_path
 
 
 @pytest.mark.parametrize("argv, says", [(["--seeds", "0,x"], "comma-separated integers"),
-                                        (["--seeds", "0,1,1"], "no repeats"), (["--seeds", "1,2"], "starts with 0"),
+                                        (["--seeds", "0,1,1"], "distinct"), (["--seeds", "0,-1"], "≥ 0"),
                                         (["--seeds", "0", "seed=3"], "not a seed= override")])
 def test_bad_seeds_are_refused_before_anything_runs(tmp_path, capsys, argv, says):
     from scripts import reproduce
@@ -215,3 +215,23 @@ def test_a_call_for_some_experiments_reports_those_an_earlier_call_left_in_the_f
     assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform", "--no-views"]) == 0
     shown = reported[0][reported[0].index("--experiments") + 1].split(",")
     assert sorted(shown) == ["ambiguous", "uniform"] and shown == sorted(shown, key=reproduce.ORDER.index)
+
+
+def test_a_lane_runs_its_seed_alone_and_the_report_takes_in_every_seed_folder_beside_the_sweep(tmp_path, monkeypatch):
+    """SEEDS=1 in a lane: only <sweep>-seed1 runs (seed=1, no seed-0 call, no views); the report is told about
+    seed 1 and about the seed-2 folder another lane left, not about a folder that only looks like one."""
+    from scripts import reproduce
+    calls, reported = [], []
+    monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd, cwd=None: calls.append(cmd) or 0)
+    monkeypatch.setattr(reproduce, "views", lambda *a: calls.append("views"))
+    monkeypatch.setattr(reproduce, "report_main", lambda argv: reported.append(argv) or 0)
+    sweep = tmp_path / "mnist-quick"
+    (tmp_path / "mnist-quick-seed2").mkdir()
+    (tmp_path / "mnist-quick-seed03").mkdir()  # not a name seed_folder makes
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform", "--seeds", "1"]) == 0
+    assert [(next(a for a in c if a.startswith("hydra.sweep.dir=")), [a for a in c if a.startswith("seed=")])
+            for c in calls] == [(f"hydra.sweep.dir={sweep}-seed1", ["seed=1"])]
+    assert f"--seed-runs={sweep}-seed1,{sweep}-seed2" in reported[0]
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform", "--seeds", "1",
+                           "num_chains=4"]) == 0  # with overrides, only this call's seeds
+    assert f"--seed-runs={sweep}-seed1" in reported[1]
