@@ -399,11 +399,10 @@ def folder_seed(folder: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def seed_folders(runs: Path) -> list[Path]:
-    """The further seeds' sweep folders beside `runs` that exist, in seed order."""
-    found = [f for f in runs.parent.glob(f"{runs.name}-seed*") if f.is_dir() and folder_seed(f) is not None
-             and seed_folder(runs, folder_seed(f)) == f]
-    return sorted(found, key=folder_seed)
+def seeds_beside(runs: Path) -> list[int]:
+    """The further sampler seeds whose sweep folders (as seed_folder names them) exist beside `runs`."""
+    seeds = {folder_seed(f) for f in runs.parent.glob(f"{runs.name}-seed*")}
+    return sorted(s for s in seeds if s and seed_folder(runs, s).is_dir())
 
 
 def _sweep_of(job: Job) -> Path:

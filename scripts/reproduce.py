@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.report import ORDER, folder_seed, main as report_main, seed_folder, seed_folders  # noqa: E402
+from scripts.report import ORDER, main as report_main, seed_folder, seeds_beside  # noqa: E402
 
 
 def experiments(dataset: str) -> list[str]:
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     if not a.no_report:
         # this call's further seeds and, without overrides, those earlier calls (or other lanes) left beside
         # the sweep folder, so that a lane's SEEDS=1 and a later plain call report every seed that ran
-        found = [] if a.overrides else [folder_seed(f) for f in seed_folders(runs)]
+        found = [] if a.overrides else seeds_beside(runs)
         others = [str(seed_folder(runs, s)) for s in sorted({*seeds, *found} - {0})]
         # this call's experiments and every one whose job folder an earlier call left (the folders the
         # configs' hydra.sweep.subdir name), so that EXPERIMENTS=x does not write a report of x alone;
