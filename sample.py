@@ -14,6 +14,7 @@ import trex
 from datamodules.sources import CLASS_NAMES
 from lightning_modules import sample_log
 from lightning_modules.cli import job_failed, precheck
+from lightning_modules.runinfo import record_models
 from trex import plots
 from trex.summary import diagnostics_table, format_row, summary_row
 from trex.targets import slug, target_specs
@@ -33,6 +34,7 @@ def run(cfg: DictConfig) -> dict:
     judge = load_typicality(cfg, device, cfg.data.dataset)
     out.mkdir(parents=True, exist_ok=True)
     (out / "error.txt").unlink(missing_ok=True)  # left by an earlier failed start of this job
+    record_models(out, models.paths, models.digests)  # a folder sampled from other weights stops here
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     logger = sample_log.start(cfg, out) if cfg.get("wandb") else None
     posts = [trex.RelaxedPosterior(models.distribution, models.classifier, t, sigma=cfg.sigma,

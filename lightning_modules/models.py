@@ -16,7 +16,7 @@ from lightning_modules.classifier import build_classifier, classifier_info
 from lightning_modules.loading import build_generator, generator_class, generator_info
 from lightning_modules.zoo import resolve_checkpoint, zoo_of
 from trex.errors import UserError
-from trex.safeload import read
+from trex.safeload import read, weights_digest
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Models:
     classes: list
     distribution: trex.LatentGaussian
     paths: dict  # role -> checkpoint path
+    digests: dict  # role -> weights_digest of its checkpoint: which models a run folder's draws came from
 
 
 def _zoo(cfg):
@@ -64,7 +65,8 @@ def load_models(cfg, device: torch.device) -> Models:
     classifier, classes = build_classifier(ck_c, paths["classifier"])
     dist = trex.LatentGaussian(build_generator(ck_g, paths["generator"]).to(device))
     startup_check(dist, classifier.to(device), classes, paths)
-    return Models(classifier, classes, dist, paths)
+    return Models(classifier, classes, dist, paths,
+                  {"classifier": weights_digest(ck_c), "generator": weights_digest(ck_g)})
 
 
 @torch.no_grad()

@@ -413,9 +413,63 @@ def _sweep_of(job: Job) -> Path:
     return folder
 
 
-def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(), calls=()) -> Report:
+def ledger_file(out: Path, dataset: str, profile: str) -> Path:
+    """Where make reproduce keeps a dataset's seed ledger: beside its report."""
+    return Path(out) / f"{dataset}_{profile}_seeds.json"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def group_key(job: Job) -> str:
+    """A job's experiment in the confidence table (the ambivalent check: one row group per classifier)."""
+    return job.name if job.experiment != "ambivalent" else f"{job.name} ({job.cfg.classifier})"
+
+
+def job_models(job: Job) -> dict | None:
+    """{role: weights digest} of the models a job's draws came from: its folder's models.json (what
+    sample.py recorded), else the zoo's current checkpoints of its config (None where one is missing)."""
+    import json
+    from lightning_modules.zoo import MissingCheckpoint, resolve_checkpoint, zoo_of
+    from trex.safeload import CheckpointError, read, weights_digest
+    rec = job.folder / "models.json"
+    if rec.exists():
+        return {role: v["weights"] for role, v in json.loads(rec.read_text()).items() if isinstance(v, dict)}
+    try:
+        return {role: weights_digest(read(resolve_checkpoint(str(job.cfg[role]), *zoo_of(job.cfg), role=role), role))
+                for role in ("classifier", "generator")}
+    except (MissingCheckpoint, CheckpointError):
+        return None
+
+
+def ledger_rows(jobs: list[Job], seed: int) -> list[dict]:
+    """The seed ledger's rows of one seed's finished jobs that recorded their models (models.json)."""
+    import json
+    from trex.analysis.seeds import row
+    from trex.analysis.table import run_stats
+    rows = []
+    for j in jobs:
+        rec = j.folder / "models.json"
+        if not (j.done and rec.exists()):
+            continue
+        rec = json.loads(rec.read_text())
+        models = {role: v["weights"] for role, v in rec.items() if isinstance(v, dict)}
+        rows += [row(seed, group_key(j), j.subdir, run_stats(res), models, rec.get("code_version", "unknown"))
+                 for res in j.sets.values()]
+    return rows
+
+
+def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(), calls=(), ledger=None,
+          ledger_path=None) -> Report:
     """seed_jobs: the same experiments' jobs run with further sampler seeds (one list per seed); their draws
-    join the confidence table only. calls: reproduce's timings.json entries of every seed folder."""
+    join the confidence table only. calls: reproduce's timings.json entries of every seed folder. ledger:
+    the seed ledger (trex.analysis.seeds); its rows of seeds not run here join the confidence table where
+    they drew from the models the runs here did."""
+    from trex.analysis.seeds import as_stats, joining
     from datamodules.sources import CLASS_NAMES
     from trex.analysis.table import COLUMNS, confidence_table
     names = CLASS_NAMES.get(dataset)
@@ -438,6 +492,23 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(),
         if more:
             r.add_text(f"Sampler seed {more[0].cfg.seed} (`{_sweep_of(more[0])}`, its draws join the confidence "
                        f"table only): **{sum(j.done for j in more)} of {len(more)}** runs complete.")
+    live = {0, *(int(more[0].cfg.seed) for more in seed_jobs if more)}
+    wanted = {group_key(j) for j in jobs}
+    booked, left = joining(ledger, live, {j.subdir: job_models(j) for j in jobs}) if ledger else ([], [])
+    booked = [b for b in booked if b["experiment"] in wanted]
+    left = [x for x in left if any(f" {j.subdir} " in x for j in jobs)]
+    for seed in sorted({b["seed"] for b in booked}):
+        mine = [b for b in booked if b["seed"] == seed]
+        runs_of = {b["job"] for b in mine}
+        codes = sorted({b["code_version"] for b in mine})
+        r.add_text(f"Sampler seed {seed}, from the seed ledger `{ledger_path or 'seeds.json'}` (its run folders "
+                   f"are not here; code {', '.join(codes)}): **{len(runs_of)} of {len(jobs)}** runs, "
+                   f"{len(mine)} targets, each on the same models as the runs here (the weights digests of "
+                   "classifier and generator agree); they join the confidence table and the time per experiment.")
+        calls = [*calls, *(c for c in ledger.get("calls", []) if c.get("seed", 0) == seed)]
+    if left:
+        r.add_text(f"Left out of the confidence table: {len(left)} ledger rows, because "
+                   + "; ".join(left[:6]) + (f"; and {len(left) - 6} more" if len(left) > 6 else "") + ".")
     timings = timing_rows(jobs, list(calls))
     if timings:
         used = reported_calls(jobs, calls)
@@ -452,8 +523,9 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(),
     groups = {}
     for j in [*jobs, *itertools.chain.from_iterable(seed_jobs)]:
         if j.sets:
-            key = j.name if j.experiment != "ambivalent" else f"{j.name} ({j.cfg.classifier})"
-            groups.setdefault(key, []).extend(j.sets.values())
+            groups.setdefault(group_key(j), []).extend(j.sets.values())
+    for b in booked:
+        groups.setdefault(b["experiment"], []).append(as_stats(b))
     if groups:
         rows = confidence_table(groups)
         seeds = max(row["seeds"] for row in rows)
@@ -501,6 +573,8 @@ def main(argv=None) -> int:
     ap.add_argument("--experiments", default="", help="comma-separated config names (default: every one)")
     ap.add_argument("--seed-runs", default="", help="comma-separated sweep folders of the same experiments with "
                     "other sampler seeds (make reproduce SEEDS=0,1,2: <sweep>-seed1,...); they join the confidence table")
+    ap.add_argument("--ledger", type=Path, help="the seed ledger whose other seeds join the confidence table "
+                    "(default: <out>/<dataset>_<profile>_seeds.json, where make reproduce keeps it; not with overrides)")
     ap.add_argument("overrides", nargs="*", help="overrides the sweep was run with (e.g. zoo_profile=paper)")
     a = ap.parse_args(argv)
     wanted = [e for e in a.experiments.split(",") if e]
@@ -516,7 +590,11 @@ def main(argv=None) -> int:
         more = [*a.overrides, f"seed={seed}"]
         seed_jobs.append([read_job(j, a.profile) for j in expected_jobs(a.dataset, folder, wanted, more)])
         calls += read_timings(folder)
-    md, page = build(jobs, a.dataset, a.profile, a.runs, seed_jobs, calls).write(a.out, a.dataset)
+    from trex.analysis.seeds import load
+    path = a.ledger or ledger_file(a.out, a.dataset, a.profile)
+    ledger = None if a.overrides else load(path, a.dataset, a.profile)  # overrides: other runs than the ledger's
+    md, page = build(jobs, a.dataset, a.profile, a.runs, seed_jobs, calls, ledger,
+                     _shown(path)).write(a.out, a.dataset)
     done = sum(j.done for j in jobs)
     print(f"report: {md} and {page}: {done} of {len(jobs)} runs complete")
     for j in jobs:

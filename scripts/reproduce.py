@@ -17,6 +17,11 @@ between-seed spread; figures and diagnostics come from seed 0. `--seeds 1` runs 
 one-thread lane beside `--seeds 2`, say, once seed 0 is done); the report takes in every seed folder that
 exists beside the sweep folder. Each call's wall time per experiment is added to its seed folder's
 timings.json, which the report shows as the time per experiment.
+
+Without overrides, each seed's finished runs are also entered in the seed ledger beside the report
+(docs/report/<dataset>_<profile>_seeds.json: per target the confidence mean and std and the weights
+digests of the models), so seeds sampled on other machines or days, once their ledger is committed,
+join the confidence table of any later report whose runs drew from the same models.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.report import ORDER, main as report_main, seed_folder, seeds_beside  # noqa: E402
+from scripts.report import ORDER, ledger_file, main as report_main, seed_folder, seeds_beside  # noqa: E402
 
 
 def experiments(dataset: str) -> list[str]:
@@ -49,6 +54,21 @@ def add_timing(runs: Path, experiment: str, seed: int, wall_s: float, rc: int) -
                   "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "code_version": code_version(),
                   "threads": os.environ.get("OMP_NUM_THREADS", "default")})
     write_json(path, calls)
+
+
+def book(dataset: str, profile: str, folder: Path, seed: int, experiment: str, ledger: Path) -> None:
+    """Enter one seed's finished runs of an experiment, and its calls' times, in the seed ledger (under a
+    lock: lanes of other seeds write it too), so that they join later reports wherever the same models are."""
+    import fcntl
+    from lightning_modules.runinfo import write_json
+    from scripts.report import expected_jobs, ledger_rows, read_job, read_timings
+    from trex.analysis.seeds import load, merge
+    jobs = [read_job(j, profile) for j in expected_jobs(dataset, folder, [experiment], [f"seed={seed}"] if seed else [])]
+    calls = [c for c in read_timings(folder) if c["experiment"] == experiment and c.get("seed", 0) == seed]
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    with open(ledger.parent / f".{ledger.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        write_json(ledger, merge(load(ledger, dataset, profile), ledger_rows(jobs, seed), calls))
 
 
 def views(dataset: str, profile: str, runs: Path, todo: list[str], overrides) -> None:
@@ -113,6 +133,8 @@ def main(argv=None) -> int:
             start = time.time()
             rc = subprocess.call(cmd, cwd=ROOT)
             add_timing(folder, e, seed, time.time() - start, rc)
+            if not a.overrides:  # the ledger holds the configs' own runs only
+                book(a.dataset, a.profile, folder, seed, e, ledger_file(a.out, a.dataset, a.profile))
             if rc != 0:
                 failed.append(e if len(seeds) == 1 else f"{e} (seed {seed})")
         if seed == 0 and not a.no_views:

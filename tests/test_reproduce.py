@@ -187,7 +187,7 @@ def test_each_further_seed_runs_every_experiment_in_its_own_folder_and_its_time_
     monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd, cwd=None: calls.append(cmd) or 0)
     monkeypatch.setattr(reproduce, "report_main", lambda argv: reported.append(argv) or 0)
     sweep = tmp_path / "mnist-quick"
-    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform,interpolation",
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--out", str(tmp_path / "out"), "--experiments", "uniform,interpolation",
                            "--seeds", "0,2", "--no-views"]) == 0
     runs = [(c[3], next(a for a in c if a.startswith("hydra.sweep.dir=")), [a for a in c if a.startswith("seed=")])
             for c in calls]
@@ -212,7 +212,7 @@ def test_a_call_for_some_experiments_reports_those_an_earlier_call_left_in_the_f
     sweep = tmp_path / "mnist-quick"
     (sweep / "ambiguous").mkdir(parents=True)
     (sweep / "failures").mkdir()  # not a job's folder (those are failures/without_<c>): not a run of failures
-    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform", "--no-views"]) == 0
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--out", str(tmp_path / "out"), "--experiments", "uniform", "--no-views"]) == 0
     shown = reported[0][reported[0].index("--experiments") + 1].split(",")
     assert sorted(shown) == ["ambiguous", "uniform"] and shown == sorted(shown, key=reproduce.ORDER.index)
 
@@ -228,10 +228,10 @@ def test_a_lane_runs_its_seed_alone_and_the_report_takes_in_every_seed_folder_be
     sweep = tmp_path / "mnist-quick"
     (tmp_path / "mnist-quick-seed2").mkdir()
     (tmp_path / "mnist-quick-seed03").mkdir()  # not a name seed_folder makes
-    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform", "--seeds", "1"]) == 0
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--out", str(tmp_path / "out"), "--experiments", "uniform", "--seeds", "1"]) == 0
     assert [(next(a for a in c if a.startswith("hydra.sweep.dir=")), [a for a in c if a.startswith("seed=")])
             for c in calls] == [(f"hydra.sweep.dir={sweep}-seed1", ["seed=1"])]
     assert f"--seed-runs={sweep}-seed1,{sweep}-seed2" in reported[0]
-    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--experiments", "uniform", "--seeds", "1",
+    assert reproduce.main(["--dataset", "mnist", "--sweep", str(sweep), "--out", str(tmp_path / "out"), "--experiments", "uniform", "--seeds", "1",
                            "num_chains=4"]) == 0  # with overrides, only this call's seeds
     assert f"--seed-runs={sweep}-seed1" in reported[1]

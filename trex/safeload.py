@@ -47,3 +47,17 @@ def read(path, role: str, map_location="cpu", safe_globals=()) -> dict:
 
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+
+
+def weights_digest(ck: dict) -> str:
+    """A short hash of a checkpoint's weights (its `state_dict`, or the dict itself for a bare one): names,
+    dtypes, shapes and values in name order. Two runs drew from the same model exactly when their digests
+    agree, whatever else the files hold (optimizer state, paths, library versions)."""
+    import hashlib
+    state = ck.get("state_dict", ck)
+    h = hashlib.sha256()
+    for name in sorted(k for k, v in state.items() if isinstance(v, torch.Tensor)):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]

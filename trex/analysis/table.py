@@ -42,7 +42,7 @@ def run_stats(res) -> dict:
     classes = [int(c) for c in res.meta.get("classes", range(len(res.ideal)))]
     named = named_classes(res)
     p = res.probs.reshape(-1, res.probs.shape[-1])[:, [classes.index(c) for c in named]]
-    return {"seed": res.meta.get("seed"), "classes": named, "draws": len(p), "mean": p.mean(0), "std": p.std(0)}
+    return {"target": target_name(res), "seed": res.meta.get("seed"), "classes": named, "draws": len(p), "mean": p.mean(0), "std": p.std(0)}
 
 
 def _pm(means, stds) -> str:
@@ -50,13 +50,15 @@ def _pm(means, stds) -> str:
 
 
 def confidence_table(groups: dict) -> list[dict]:
-    """groups: {experiment name: [SampleSet, ...]} (any targets, one run per seed). One row per
-    experiment and target, in the order first seen; numbers as floats (mean, std, spread) and as text."""
+    """groups: {experiment name: [SampleSet or run_stats dict, ...]} (any targets, one run per seed; a
+    dict stands for a run whose draws are not here, e.g. a seed ledger's row). One row per experiment and
+    target, in the order first seen; numbers as floats (mean, std, spread) and as text."""
     rows = []
     for experiment, sets in groups.items():
         by_target: dict[str, list] = {}
         for res in sets:
-            by_target.setdefault(target_name(res), []).append(run_stats(res))
+            stats = res if isinstance(res, dict) else run_stats(res)
+            by_target.setdefault(stats["target"], []).append(stats)
         for target, runs in by_target.items():
             runs.sort(key=lambda r: (r["seed"] is None, r["seed"]))
             if len({tuple(r["classes"]) for r in runs}) != 1:
