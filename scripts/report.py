@@ -323,19 +323,41 @@ def testset_rows(baseline: dict | None, dataset: str, jobs: list[Job]) -> list[d
              "sampling (ours)": f"{confident} of {len(fails)} classes run (of 10)" if fails else "not run"}]
 
 
-def testset_section(r: Report, dataset: str, jobs: list[Job]) -> None:
+def testset_section(r: Report, dataset: str, jobs: list[Job], path: Path | None = None) -> None:
     import json
-    path = ROOT / "docs" / "results" / f"testset_baseline_{dataset}.json"
+    path = Path(path or ROOT / "docs" / "results" / f"testset_baseline_{dataset}.json")
     baseline = json.loads(path.read_text()) if path.exists() else None
     r.add_section("Test set beside sampling")
     r.add_text("What the real test set alone shows for the questions sampling asks (paper Sec. 4.10), "
-               + (f"from `{baseline['command']}` (classifier `{baseline['classifier']}`, {baseline['n']} test images)."
-                  if baseline else f"not computed yet: `python scripts/testset_baseline.py --dataset {dataset}`."))
+               + (f"from `{baseline['command']}` (classifier `{baseline['classifier']}`, {baseline['n']} test images)"
+                  + baseline_pairing(baseline, jobs) if baseline else
+                  f"not computed yet: `python scripts/testset_baseline.py --dataset {dataset}`."))
     r.add_table(testset_rows(baseline, dataset, jobs), ["question", "test set (ours)", "test set (paper)", "sampling (ours)"],
                 caption="test set beside sampling")
     png = path.with_suffix(".png")
     if baseline and png.exists():
         r.add_figure(png, caption="the test set's ambiguous examples and confident misclassifications")
+
+
+def baseline_pairing(baseline: dict, jobs: list[Job]) -> str:
+    """Whether the test-set baseline scored the weights the runs' classifier of the same name had (the
+    digests in the runs' models.json): a retrained classifier makes other counts."""
+    import json
+    name = Path(baseline["classifier"]).stem
+    used = set()
+    for j in jobs:
+        rec = j.folder / "models.json"
+        if j.sets and rec.exists() and str(j.cfg.classifier) == name:
+            used.add((json.loads(rec.read_text()).get("classifier") or {}).get("weights"))
+    if not used:
+        return "."
+    if "weights" not in baseline:
+        return ("; it does not record which weights it scored, so it may be of another training of that "
+                "classifier than the runs used: run its command again.")
+    if used == {baseline["weights"]}:
+        return f"; the same weights as the runs' classifier (digest {baseline['weights']})."
+    return (f"; **of other weights than the runs' classifier** (digest {baseline['weights']}; the runs: "
+            f"{', '.join(sorted(map(str, used)))}), so its counts are not this classifier's: run its command again.")
 
 
 def views_section(r: Report, job: Job, saliency: int = 3) -> None:
@@ -464,7 +486,7 @@ def ledger_rows(jobs: list[Job], seed: int) -> list[dict]:
 
 
 def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(), calls=(), ledger=None,
-          ledger_path=None) -> Report:
+          ledger_path=None, baseline=None) -> Report:
     """seed_jobs: the same experiments' jobs run with further sampler seeds (one list per seed); their draws
     join the confidence table only. calls: reproduce's timings.json entries of every seed folder. ledger:
     the seed ledger (trex.analysis.seeds); its rows of seeds not run here join the confidence table where
@@ -519,7 +541,7 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(),
                       f"torch threads {', '.join(sorted({str(c.get('threads', '?')) for c in used}))}." if used else "."))
         r.add_table(timings, list(timings[0]), caption="time per experiment")
     models_section(r, jobs)
-    testset_section(r, dataset, jobs)
+    testset_section(r, dataset, jobs, baseline)
     groups = {}
     for j in [*jobs, *itertools.chain.from_iterable(seed_jobs)]:
         if j.sets:
@@ -575,6 +597,8 @@ def main(argv=None) -> int:
                     "other sampler seeds (make reproduce SEEDS=0,1,2: <sweep>-seed1,...); they join the confidence table")
     ap.add_argument("--ledger", type=Path, help="the seed ledger whose other seeds join the confidence table "
                     "(default: <out>/<dataset>_<profile>_seeds.json, where make reproduce keeps it; not with overrides)")
+    ap.add_argument("--baseline", type=Path, help="the test-set baseline's JSON (default: "
+                    "docs/results/testset_baseline_<dataset>.json, as scripts/testset_baseline.py writes it)")
     ap.add_argument("overrides", nargs="*", help="overrides the sweep was run with (e.g. zoo_profile=paper)")
     a = ap.parse_args(argv)
     wanted = [e for e in a.experiments.split(",") if e]
@@ -594,7 +618,7 @@ def main(argv=None) -> int:
     path = a.ledger or ledger_file(a.out, a.dataset, a.profile)
     ledger = None if a.overrides else load(path, a.dataset, a.profile)  # overrides: other runs than the ledger's
     md, page = build(jobs, a.dataset, a.profile, a.runs, seed_jobs, calls, ledger,
-                     _shown(path)).write(a.out, a.dataset)
+                     _shown(path), a.baseline).write(a.out, a.dataset)
     done = sum(j.done for j in jobs)
     print(f"report: {md} and {page}: {done} of {len(jobs)} runs complete")
     for j in jobs:

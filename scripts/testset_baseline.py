@@ -95,7 +95,10 @@ def main(argv=None) -> dict:
     fig = baseline_figure(images.numpy(), probs, labels.numpy(), result, class_names=names,
                           title=f"{args.dataset} test set: {args.classifier}")
     save_grey_png(fig, out / f"{stem}.png", dpi=90)
-    summary = {"command": command, "classifier": args.classifier, "dataset": args.dataset, "n": result["n"],
+    from trex.safeload import read, weights_digest
+    weights = weights_digest(read(args.classifier, "classifier"))  # a report pairs it with runs of these weights
+    summary = {"command": command, "classifier": args.classifier, "weights": weights, "dataset": args.dataset,
+               "n": result["n"],
                "accuracy": result["accuracy"],
                "ambiguous": {"count": result["ambiguous"]["count"],
                              "pairs": {f"{i}-{j}": n for (i, j), n in result["ambiguous"]["pairs"].items()},

@@ -114,3 +114,19 @@ def test_reproduce_books_a_seeds_finished_runs_in_the_ledger(tmp_path, monkeypat
     assert r["models"] == {"classifier": "c1", "generator": "g1"}
     assert r["mean"] == pytest.approx(res.probs.reshape(-1, 10).mean(0).tolist())
     assert led["calls"] == [{"experiment": "uniform", "seed": 1, "wall_s": 50.0}]
+
+
+def test_the_report_says_whether_the_test_set_baseline_scored_the_runs_classifier(tmp_path):
+    from omegaconf import OmegaConf
+    job = report.Job("uniform", "mnist/uniform", [], "uniform", tmp_path / "uniform",
+                     OmegaConf.create({"classifier": "classifier"}))
+    job.sets = {"uniform": object()}
+    job.folder.mkdir()
+    record_models(job.folder, {"classifier": "c", "generator": "g"}, {"classifier": "c1", "generator": "g1"})
+    base = {"classifier": "zoo/quick/mnist/classifier.ckpt"}
+    assert "does not record which weights" in report.baseline_pairing(base, [job])
+    assert "the same weights as the runs' classifier (digest c1)" in report.baseline_pairing({**base, "weights": "c1"}, [job])
+    assert "**of other weights than the runs' classifier** (digest c9; the runs: c1)" in \
+        report.baseline_pairing({**base, "weights": "c9"}, [job])
+    job.cfg = OmegaConf.create({"classifier": "classifier_novel"})  # no run of that classifier: nothing to say
+    assert report.baseline_pairing({**base, "weights": "c9"}, [job]) == "."
