@@ -25,8 +25,13 @@ def test_render_is_deterministic_batched_and_in_range(prior):
     assert img.shape == (5, 3, 128, 128) and ids.shape == (5, 128, 128)
     assert torch.equal(img, again)
     assert 0 <= float(img.min()) and float(img.max()) <= 1
-    alone = torch.cat([prior.renderer.render(z[i:i + 1])[0] for i in range(5)])
-    assert torch.equal(img, alone)  # a scene's picture does not depend on its batch
+    # a scene's picture does not depend on its batch, up to float rounding: vectorised kernels
+    # (sin, cos, matrix-vector products) round an element's last bit by where it sits in the batch,
+    # which can flip a ray that grazes an edge or a shadow's rim; a scene mixed up with its
+    # neighbour, or shaded with another's slots, changes thousands of pixels
+    alone_img, alone_ids = map(torch.cat, zip(*[prior.renderer.render(z[i:i + 1]) for i in range(5)]))
+    differ = (ids != alone_ids) | ((img - alone_img).abs().amax(1) > 1e-5)
+    assert int(differ.sum()) <= 10, f"{int(differ.sum())} of {differ.numel()} pixels differ alone and batched"
     # every existing object is seen (5 scenes drawn with seed 0 have no object fully hidden) and no dormant one
     for i in range(5):
         exist = set(torch.nonzero(vocab.as_slots(z)[i, :, vocab.EXISTS]).flatten().tolist())
