@@ -342,13 +342,12 @@ def testset_section(r: Report, dataset: str, jobs: list[Job], path: Path | None 
 def baseline_pairing(baseline: dict, jobs: list[Job]) -> str:
     """Whether the test-set baseline scored the weights the runs' classifier of the same name had (the
     digests in the runs' models.json): a retrained classifier makes other counts."""
-    import json
     name = Path(baseline["classifier"]).stem
     used = set()
     for j in jobs:
-        rec = j.folder / "models.json"
-        if j.sets and rec.exists() and str(j.cfg.classifier) == name:
-            used.add((json.loads(rec.read_text()).get("classifier") or {}).get("weights"))
+        rec = recorded_models(j.folder)
+        if j.sets and rec and str(j.cfg.classifier) == name:
+            used.add(rec[0].get("classifier"))
     if not used:
         return "."
     if "weights" not in baseline:
@@ -447,6 +446,18 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def recorded_models(folder: Path) -> tuple[dict, str] | None:
+    """({role: weights digest}, code version) from the models.json sample.py wrote in a run folder,
+    or None where the folder has none (a run from before runs recorded their models)."""
+    import json
+    path = folder / "models.json"
+    if not path.exists():
+        return None
+    rec = json.loads(path.read_text())
+    return ({role: v.get("weights") for role, v in rec.items() if isinstance(v, dict)},
+            str(rec.get("code_version", "unknown")))
+
+
 def group_key(job: Job) -> str:
     """A job's experiment in the confidence table (the ambivalent check: one row group per classifier)."""
     return job.name if job.experiment != "ambivalent" else f"{job.name} ({job.cfg.classifier})"
@@ -455,12 +466,11 @@ def group_key(job: Job) -> str:
 def job_models(job: Job) -> dict | None:
     """{role: weights digest} of the models a job's draws came from: its folder's models.json (what
     sample.py recorded), else the zoo's current checkpoints of its config (None where one is missing)."""
-    import json
     from lightning_modules.zoo import MissingCheckpoint, resolve_checkpoint, zoo_of
     from trex.safeload import CheckpointError, read, weights_digest
-    rec = job.folder / "models.json"
-    if rec.exists():
-        return {role: v["weights"] for role, v in json.loads(rec.read_text()).items() if isinstance(v, dict)}
+    rec = recorded_models(job.folder)
+    if rec:
+        return rec[0]
     try:
         return {role: weights_digest(read(resolve_checkpoint(str(job.cfg[role]), *zoo_of(job.cfg), role=role), role))
                 for role in ("classifier", "generator")}
@@ -470,18 +480,13 @@ def job_models(job: Job) -> dict | None:
 
 def ledger_rows(jobs: list[Job], seed: int) -> list[dict]:
     """The seed ledger's rows of one seed's finished jobs that recorded their models (models.json)."""
-    import json
     from trex.analysis.seeds import row
     from trex.analysis.table import run_stats
     rows = []
     for j in jobs:
-        rec = j.folder / "models.json"
-        if not (j.done and rec.exists()):
-            continue
-        rec = json.loads(rec.read_text())
-        models = {role: v["weights"] for role, v in rec.items() if isinstance(v, dict)}
-        rows += [row(seed, group_key(j), j.subdir, run_stats(res), models, rec.get("code_version", "unknown"))
-                 for res in j.sets.values()]
+        rec = recorded_models(j.folder) if j.done else None
+        if rec:
+            rows += [row(seed, group_key(j), j.subdir, run_stats(res), *rec) for res in j.sets.values()]
     return rows
 
 
@@ -518,7 +523,8 @@ def build(jobs: list[Job], dataset: str, profile: str, runs: Path, seed_jobs=(),
     wanted = {group_key(j) for j in jobs}
     booked, left = joining(ledger, live, {j.subdir: job_models(j) for j in jobs}) if ledger else ([], [])
     booked = [b for b in booked if b["experiment"] in wanted]
-    left = [x for x in left if any(f" {j.subdir} " in x for j in jobs)]
+    here = {j.subdir for j in jobs}
+    left = [statement for job, statement in left if job in here]
     for seed in sorted({b["seed"] for b in booked}):
         mine = [b for b in booked if b["seed"] == seed]
         runs_of = {b["job"] for b in mine}

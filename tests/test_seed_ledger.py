@@ -55,9 +55,9 @@ def test_merge_replaces_a_seeds_rows_and_calls_and_joining_needs_the_same_models
     assert led["calls"] == [{"experiment": "uniform", "seed": 1, "wall_s": 30.0}]
     rows, left = seeds.joining(led, live_seeds=[0], reference={"uniform": {"classifier": "c1", "generator": "g1"}})
     assert [(r["seed"], r["target"]) for r in rows] == [(1, "uniform"), (2, "other")]
-    assert left == ["seed 2 uniform uniform: other models (generator g9 there, g1 here)"]
+    assert left == [("uniform", "seed 2 uniform uniform: other models (generator g9 there, g1 here)")]
     rows, left = seeds.joining(led, live_seeds=[0, 1], reference={})  # seed 1 is live: its folder says it
-    assert rows == [] and len(left) == 2 and all("no run of it here" in x for x in left)
+    assert rows == [] and len(left) == 2 and all("no run of it here" in x for _, x in left)
     (tmp_path / "l.json").write_text(json.dumps(led))
     assert seeds.load(tmp_path / "l.json", "mnist", "quick") == led
     with pytest.raises(ValueError, match="seed ledger of mnist/quick, not fashion/quick"):

@@ -63,10 +63,10 @@ def merge(led: dict, rows: list[dict], calls=()) -> dict:
     return out
 
 
-def joining(led: dict, live_seeds, reference: dict) -> tuple[list[dict], list[str]]:
+def joining(led: dict, live_seeds, reference: dict) -> tuple[list[dict], list[tuple[str, str]]]:
     """The ledger rows that join a table whose own runs are the seeds `live_seeds`: rows of other seeds
     whose models equal `reference[job]` ({role: digest}, the models the table's runs of that job drew
-    from). Returns (rows, plain statements of the rows left out and why)."""
+    from). Returns (rows, (job, plain statement) of each row left out and why)."""
     live = {int(s) for s in live_seeds}
     rows, left = [], []
     for r in led["rows"]:
@@ -74,11 +74,11 @@ def joining(led: dict, live_seeds, reference: dict) -> tuple[list[dict], list[st
             continue  # the live run folder says it better
         ref = reference.get(r["job"])
         if ref is None:
-            left.append(f"seed {r['seed']} {r['job']} {r['target']}: no run of it here to compare models with")
+            left.append((r["job"], f"seed {r['seed']} {r['job']} {r['target']}: no run of it here to compare models with"))
         elif any(ref.get(role) != digest for role, digest in r["models"].items()) or set(ref) - set(r["models"]):
             diff = ", ".join(f"{role} {r['models'].get(role)} there, {ref.get(role)} here"
                              for role in sorted({*ref, *r["models"]}) if ref.get(role) != r["models"].get(role))
-            left.append(f"seed {r['seed']} {r['job']} {r['target']}: other models ({diff})")
+            left.append((r["job"], f"seed {r['seed']} {r['job']} {r['target']}: other models ({diff})"))
         else:
             rows.append(r)
     return rows, left
