@@ -19,6 +19,7 @@ from lightning_modules.cli import fail, precheck
 from lightning_modules.progress import EpochLines, on_terminal
 from lightning_modules.runinfo import code_version, write_json
 from trex.errors import UserError
+from trex.safeload import read, weights_digest
 
 
 def build(cfg: DictConfig):
@@ -85,7 +86,11 @@ def train(cfg: DictConfig) -> dict:
     result = {"name": cfg.name, "metrics": metrics, "best_checkpoint": best, "last_checkpoint": last,
               "wall_time_s": round(time.time() - start, 1), "epochs": trainer.current_epoch,
               "model": cfg.model._target_, "data": OmegaConf.to_container(cfg.data, resolve=True),
-              "profile": cfg.profile.name}
+              "profile": cfg.profile.name,
+              # what bit-for-bit retraining needs besides the code and seed: the same torch and thread count
+              # (CPU reductions split by thread), and the digest to check it against
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "weights": weights_digest(read(best, "trained model")) if best and trainer.is_global_zero else None}
     if hasattr(model, "generator") and cfg.get("fid") and trainer.is_global_zero:
         from lightning_modules.evaluate import generator_report
         from lightning_modules.loading import load_generator

@@ -9,6 +9,10 @@ checkpoint, and finished models are skipped. `--retrain` trains finished models 
 resumes from its last checkpoint, so after raising a profile's max_epochs only the extra epochs are trained
 (the index's wall time then adds both parts).
 
+Training is bit-reproducible on CPU for the same code, torch version and thread count: each index entry
+records `threads`, `torch` and the weights digest (`weights`) to retrain against (`--threads N`); runs
+sampled from models with the same digests are the same models' seeds, whichever session trained them.
+
 Each generator's FID and left-out share are scored by the zoo's full-data classifier, whose weights'
 hash the report keeps. When that classifier is trained again, the zoo scores the generators it had
 scored again at the end of the build; `--rescore` (no training) also scores those from before the hash.
@@ -205,7 +209,8 @@ def build(dataset: str, profile: str = "quick", root="zoo", only=None, overrides
             "data": {k: metrics["data"].get(k) for k in ("include", "exclude")}, "model": metrics["model"],
             "checkpoint": str(ckpt), "run_dir": str(run_dir), "metrics": metrics["metrics"],
             "fid": metrics.get("fid"), "epochs": metrics["epochs"], "wall_time_s": round(earlier + time.time() - start, 1),
-            "code_version": code_version()})  # after every model: an interruption loses nothing
+            "code_version": code_version(),
+            **{k: metrics.get(k) for k in ("threads", "torch", "weights")}})  # after every model: an interruption loses nothing
         print(f"[zoo] {name}: trained in {index['models'][name]['wall_time_s']} s -> {ckpt}", flush=True)
     if stale_scores(index, clf):  # the classifier was trained again after these generators were scored
         index = rescore(dataset, profile, root, unstamped=False, score_fn=score_fn)
@@ -223,6 +228,9 @@ def main(argv=None):
     ap.add_argument("--rescore", action="store_true",
                     help="train nothing; score the generators again with the zoo's current classifier")
     ap.add_argument("--logger", default="wandb", choices=["wandb", "csv"])
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads each training uses (default: torch's, one per core). CPU results depend "
+                         "on it: to retrain a recorded zoo bit for bit, give the `threads` its index.json shows")
     ap.add_argument("--list", action="store_true", help="print the model names and exit")
     ap.add_argument("overrides", nargs="*", help="extra train.py overrides, e.g. trainer.max_epochs=1")
     a = ap.parse_args(argv)
@@ -230,6 +238,10 @@ def main(argv=None):
         print("\n".join(f"{n:20s} experiment={e}" for n, e in model_list(a.dataset)))
         return
     only = a.only.split(",") if a.only else None
+    if a.threads is not None:
+        if a.threads < 1:
+            sys.exit(f"error: --threads {a.threads}: give a positive number of threads, e.g. --threads 2")
+        os.environ["OMP_NUM_THREADS"] = str(a.threads)  # train.py runs in a subprocess; torch reads it at start
     try:
         if a.rescore:
             rescore(a.dataset, a.profile, a.root, only)

@@ -280,12 +280,13 @@ def model_rows(jobs: list[Job]) -> list[dict]:
                      "FID (classifier features)": f"{fid['fid_classifier']:.1f}" if fid.get("fid_classifier") else "-",
                      "share outside its classes": (f"{fid['share_outside_training_classes']:.3f}"
                                                    if fid.get("share_outside_training_classes") is not None else "-"),
-                     "code": m.get("code_version", "-")})
+                     "code": m.get("code_version", "-"), "threads": m.get("threads") or "-",
+                     "weights": m.get("weights") or "-"})
     return rows
 
 
 MODEL_COLUMNS = ["model", "role", "status", "data", "epochs", "train min", "test acc", "FID (classifier features)",
-                 "share outside its classes", "code"]
+                 "share outside its classes", "code", "threads", "weights"]
 
 
 def models_section(r: Report, jobs: list[Job]) -> None:
@@ -295,7 +296,9 @@ def models_section(r: Report, jobs: list[Job]) -> None:
         r.add_text("The zoo models the runs use (`zoo/<profile>/<dataset>/index.json`). FID is computed in the "
                    "zoo classifier's feature space, so it compares generators of one dataset, not with the paper's "
                    "Inception FID; the share outside its classes is the part of a generator's draws the zoo "
-                   "classifier puts outside the classes it was trained on.")
+                   "classifier puts outside the classes it was trained on. Code, torch threads and the weights "
+                   "digest are what retraining a model bit for bit takes and what to check it against (`python -m "
+                   "lightning_modules.zoo --threads N`); older entries did not record the last two.")
         r.add_table(rows, MODEL_COLUMNS, caption="models")
 
 

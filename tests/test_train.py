@@ -127,6 +127,18 @@ def test_short_real_run_beats_chance_and_resumes(tmp_path):
     assert ck["epoch"] == 1
 
 
+def test_training_twice_gives_the_same_weights_and_records_how(tmp_path):
+    """Same code, seed, torch and thread count: the same weights bit for bit, which is what lets sampler
+    seeds run in different sessions count as seeds of one model. metrics.json says how to get them again."""
+    from trex.safeload import read, weights_digest
+    a = train_entry.train(tiny(tmp_path / "a", "mnist/classifier"))
+    b = train_entry.train(tiny(tmp_path / "b", "mnist/classifier"))
+    assert a["weights"] == b["weights"] == weights_digest(read(b["best_checkpoint"], "classifier"))
+    assert a["threads"] == torch.get_num_threads() and a["torch"] == torch.__version__
+    c = train_entry.train(tiny(tmp_path / "c", "mnist/classifier", "seed=1"))
+    assert c["weights"] != a["weights"]  # the digest tells models apart
+
+
 def test_wandb_offline_run_folder_holds_metrics(tmp_path):
     cfg = tiny(tmp_path, "mnist/classifier", "logger=wandb")
     train_entry.train(cfg)

@@ -25,7 +25,8 @@ class FakeTrainer:
             fid["judge"] = classifier_stamp(run_dir.parent.parent / "classifier.ckpt")
         (run_dir / "metrics.json").write_text(json.dumps({
             "best_checkpoint": str(ck), "metrics": {"test/acc": 0.99}, "epochs": 3, "model": "M",
-            "data": {"include": None, "exclude": [3] if "left_out=3" in experiment else None}, "fid": fid}))
+            "data": {"include": None, "exclude": [3] if "left_out=3" in experiment else None}, "fid": fid,
+            "threads": 2, "torch": "2.x", "weights": f"digest-of-{experiment}"}))
         return 0
 
 
@@ -38,6 +39,8 @@ def test_builds_index_and_skips_finished(tmp_path):
     entry = json.loads((folder / "index.json").read_text())["models"]["gan_without_3"]
     assert entry["data"]["exclude"] == [3] and entry["fid"]["fid_classifier"] == 1.5
     assert entry["checkpoint"] == str(folder / "gan_without_3.ckpt") and entry["profile"] == "quick"
+    # what retraining it bit for bit takes, and the digest to check the result against
+    assert (entry["threads"], entry["torch"], entry["weights"]) == (2, "2.x", "digest-of-mnist/gan_without left_out=3")
     # generators get the zoo's full-data classifier as their FID feature network
     assert f"fid_classifier={folder / 'classifier.ckpt'}" in fake.calls[1][1]
     again = FakeTrainer()
