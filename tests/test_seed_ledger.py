@@ -130,3 +130,34 @@ def test_the_report_says_whether_the_test_set_baseline_scored_the_runs_classifie
         report.baseline_pairing({**base, "weights": "c9"}, [job])
     job.cfg = OmegaConf.create({"classifier": "classifier_novel"})  # no run of that classifier: nothing to say
     assert report.baseline_pairing({**base, "weights": "c9"}, [job]) == "."
+
+
+def test_ledgers_of_two_zoos_group_by_models_and_a_shared_seed_counts_once():
+    from trex.analysis.table import confidence_table
+    one = seeds.merge(seeds.empty("mnist", "quick"), [_row(0, mean=0.1), _row(1, mean=0.3), _row(2, mean=0.2)])
+    two = seeds.merge(seeds.empty("mnist", "quick"), [_row(0, gen="g2", mean=0.5), _row(2, mean=0.2)])
+    groups = seeds.by_models([one, two])
+    assert [(e, m["generator"], sorted(s["seed"] for s in st)) for e, m, st in groups] == [
+        ("mnist/uniform", "g1", [0, 1, 2]), ("mnist/uniform", "g2", [0])]
+    row = confidence_table({groups[0][0]: groups[0][2]})[0]
+    assert row["seeds"] == 3 and row["mean"] == pytest.approx([0.2]) and row["spread"] == pytest.approx([0.1])
+    clash = seeds.merge(seeds.empty("mnist", "quick"), [_row(1, mean=0.4)])  # seed 1, same models, other result
+    with pytest.raises(ValueError, match="booked twice on the same models"):
+        seeds.by_models([one, clash])
+
+
+def test_seed_table_script_pools_ledgers_of_two_sessions_and_names_what_is_missing(tmp_path, capsys):
+    from scripts import seed_table
+    one, two = tmp_path / "a", tmp_path / "b"
+    one.mkdir(), two.mkdir()
+    (one / "mnist_quick_seeds.json").write_text(json.dumps(seeds.merge(seeds.empty("mnist", "quick"), [_row(0), _row(1)])))
+    (two / "mnist_quick_seeds.json").write_text(json.dumps(seeds.merge(seeds.empty("mnist", "quick"), [_row(2)])))
+    assert seed_table.main(["--dataset", "mnist", str(one), str(two), "--out", str(tmp_path / "t.md")]) == 0
+    text = (tmp_path / "t.md").read_text()
+    assert "**1 of 1 targets have at least 3 seeds; experiments complete at 3 seeds: 1 of 7** (uniform)" in text
+    assert "in no ledger: high_confidence, ambiguous, ambivalent, interpolation, failures, novel_class" in text
+    assert "| mnist/uniform | uniform | classifier c1, generator g1 | 3 | 300 |" in text
+    assert seed_table.main(["--dataset", "mnist", str(one), "--out", str(tmp_path / "u.md")]) == 0
+    assert "Fewer than 3 seeds: mnist/uniform uniform (2)" in (tmp_path / "u.md").read_text()
+    assert seed_table.main(["--dataset", "mnist", str(tmp_path / "nowhere")]) == 2
+    assert "no seed ledger" in capsys.readouterr().err

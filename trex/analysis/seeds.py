@@ -82,3 +82,21 @@ def joining(led: dict, live_seeds, reference: dict) -> tuple[list[dict], list[tu
         else:
             rows.append(r)
     return rows, left
+
+
+def by_models(ledgers) -> list[tuple[str, dict, list[dict]]]:
+    """Rows of several ledgers (e.g. of zoos trained in different sessions) grouped so that each group's
+    seeds drew from the same models: [(experiment, {role: digest}, [as_stats dicts])] in the order first
+    seen, one group per experiment and model set (a job sampled on two zoos gives two groups). A seed
+    booked in two ledgers on the same models counts once, and must agree there."""
+    groups: dict[tuple, tuple[str, dict, dict]] = {}
+    for led in ledgers:
+        for r in led["rows"]:
+            models = tuple(sorted(r["models"].items()))
+            _, _, seen = groups.setdefault((r["experiment"], models), (r["experiment"], dict(models), {}))
+            key = (r["seed"], r["job"], r["target"])
+            if key in seen and (seen[key]["mean"] != r["mean"] or seen[key]["draws"] != r["draws"]):
+                raise ValueError(f"seed {r['seed']} of {r['job']} {r['target']} is booked twice on the same models "
+                                 f"with different results ({seen[key]['mean']} and {r['mean']}); keep one ledger's row")
+            seen.setdefault(key, r)
+    return [(e, m, [as_stats(r) for r in rows.values()]) for e, m, rows in groups.values()]

@@ -1,0 +1,113 @@
+"""The quantitative table over sampler seeds, from committed seed ledgers alone (no run folders needed):
+
+    python scripts/seed_table.py --dataset mnist docs/results/seeds-mnist docs/results/seeds-mnist-ambiguity \
+        --out docs/results/seeds_mnist.md
+
+Each argument is a seed ledger (`<dataset>_<profile>_seeds.json`) or a folder holding one, e.g. the `--out`
+folders of `scripts/reproduce.py` runs in different sessions. Rows are grouped by experiment and by the
+weights digests of the models they drew from (trex.analysis.seeds.by_models), so a run's seeds are
+only pooled when they drew from the same models; its mean ± std, between-seed spread and per-seed
+numbers stand beside the paper's (trex.analysis.table). Runs with fewer than --min-seeds seeds are listed
+as such.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from trex.analysis.seeds import by_models, load  # noqa: E402
+from trex.analysis.table import confidence_table  # noqa: E402
+from trex.summary import markdown_table  # noqa: E402
+
+# the order of the paper's sections (4.3-4.7); an experiment not named here goes last
+ORDER = ["high_confidence", "ambiguous", "uniform", "ambivalent", "interpolation", "failures", "novel_class"]
+COLUMNS = ["experiment", "target", "models", "seeds", "draws", "confidence", "seed_spread", "paper"]
+
+
+def ledger_path(p: Path, dataset: str, profile: str) -> Path:
+    if p.is_dir():
+        p = p / f"{dataset}_{profile}_seeds.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"no seed ledger at {p}: give a ledger file or the --out folder of a "
+                                f"scripts/reproduce.py run (it writes {dataset}_{profile}_seeds.json there)")
+    return p
+
+
+def base(experiment: str) -> str:
+    """The sampling config an experiment's rows came from: "mnist/ambivalent (classifier)" -> "ambivalent"."""
+    return experiment.split("/", 1)[-1].split(" ")[0]
+
+
+def rank(experiment: str) -> int:
+    return ORDER.index(base(experiment)) if base(experiment) in ORDER else len(ORDER)
+
+
+def configured(dataset: str) -> list[str]:
+    """The dataset's sampling experiments (configs/sampling/<dataset>/*.yaml), in the paper's order."""
+    return sorted((p.stem for p in (ROOT / "configs" / "sampling" / dataset).glob("*.yaml")), key=rank)
+
+
+def table_rows(ledgers: list[dict]) -> list[dict]:
+    """The confidence table's rows of every experiment and model set, in the paper's order."""
+    rows = []
+    for experiment, models, stats in sorted(by_models(ledgers), key=lambda g: rank(g[0])):
+        label = ", ".join(f"{role} {digest[:8]}" for role, digest in sorted(models.items()))
+        rows += [{**r, "models": label} for r in confidence_table({experiment: stats})]
+    return rows
+
+
+def markdown(rows: list[dict], sources: list[Path], command: str, min_seeds: int, expected=()) -> str:
+    """expected: the dataset's sampling experiments, so that one no ledger has a row of counts as missing."""
+    short = [r for r in rows if r["seeds"] < min_seeds]
+    experiments = list(dict.fromkeys([*expected, *(base(r["experiment"]) for r in rows)]))
+    complete = [e for e in experiments if any(base(r["experiment"]) == e for r in rows)
+                and all(r["seeds"] >= min_seeds for r in rows if base(r["experiment"]) == e)]
+    absent = [e for e in experiments if not any(base(r["experiment"]) == e for r in rows)]
+    lines = [
+        "# Confidence table over sampler seeds", "",
+        f"From the seed ledgers {', '.join(f'`{p}`' for p in sources)}; `{command}`.", "",
+        "Each row pools the seeds of one target that drew from the same models (weights digests in the models "
+        "column); confidence is the mean over seeds of each run's mean ± the mean of each run's std, "
+        "seed_spread the std over seeds of the per-run means, paper the paper's mean ± std over its 10 runs.", "",
+        f"**{len(rows) - len(short)} of {len(rows)} targets have at least {min_seeds} seeds; experiments complete "
+        f"at {min_seeds} seeds: {len(complete)} of {len(experiments)}** "
+        f"({', '.join(complete) or 'none'})" + (f"; in no ledger: {', '.join(absent)}" if absent else "") + ".", "",
+        markdown_table(rows, COLUMNS), "",
+    ]
+    if short:
+        lines += [f"Fewer than {min_seeds} seeds: " + "; ".join(
+            f"{r['experiment']} {r['target']} ({r['seeds']})" for r in short) + ".", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("ledgers", nargs="+", type=Path, help="seed ledgers, or folders holding one")
+    ap.add_argument("--dataset", default="mnist")
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--min-seeds", type=int, default=3)
+    ap.add_argument("--out", type=Path, help="where the Markdown goes (default: print it)")
+    a = ap.parse_args(argv)
+    try:
+        paths = [ledger_path(p, a.dataset, a.profile) for p in a.ledgers]
+        rows = table_rows([load(p, a.dataset, a.profile) for p in paths])
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    command = "python scripts/seed_table.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    text = markdown(rows, paths, command, a.min_seeds, configured(a.dataset))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(text)
+        print(f"wrote {a.out}")
+    print(next(line for line in text.splitlines() if line.startswith("**")))  # the count line
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
