@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from lightning_modules.cli import fail, precheck
 from lightning_modules.progress import EpochLines, on_terminal
+from lightning_modules.rngstate import RNGStates
 from lightning_modules.runinfo import code_version, write_json
 from trex.errors import UserError
 from trex.safeload import read, weights_digest
@@ -28,7 +29,7 @@ def build(cfg: DictConfig):
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()  # unwritable data folder or missing sources fail here, before any training
     model = instantiate(cfg.model, _convert_="all", **_model_data_args(cfg, datamodule))
-    callbacks = checkpoint_callbacks(out / "checkpoints", cfg.callbacks.checkpoint)
+    callbacks = [*checkpoint_callbacks(out / "checkpoints", cfg.callbacks.checkpoint), RNGStates()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     if logger:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))

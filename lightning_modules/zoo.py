@@ -10,7 +10,8 @@ resumes from its last checkpoint, so after raising a profile's max_epochs only t
 (the index's wall time then adds both parts).
 
 Training is bit-reproducible on CPU for the same code, torch version and thread count: each index entry
-records `threads`, `torch` and the weights digest (`weights`) to retrain against (`--threads N`); runs
+records `threads`, `torch` and the weights digest (`weights`) to retrain against (`--threads N`; a resumed
+model matches too, as checkpoints carry the random state: lightning_modules/rngstate.py); runs
 sampled from models with the same digests are the same models' seeds, whichever session trained them.
 
 Each generator's FID and left-out share are scored by the zoo's full-data classifier, whose weights'

@@ -139,6 +139,22 @@ def test_training_twice_gives_the_same_weights_and_records_how(tmp_path):
     assert c["weights"] != a["weights"]  # the digest tells models apart
 
 
+@pytest.mark.parametrize("experiment", ["mnist/classifier", "mnist/gan"])
+def test_a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(experiment, tmp_path):
+    """last.ckpt carries the random state (data order, dropout, GAN noise), so stopping after epoch 1 and
+    resuming gives the same weights digest as two epochs in one go."""
+    extra = ["trainer.max_epochs=2", "model.scheduler=step"] if experiment.endswith("classifier") else ["trainer.max_epochs=2"]
+    whole = train_entry.train(tiny(tmp_path / "whole", experiment, *extra))
+    cfg = tiny(tmp_path / "parts", experiment, *extra)
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = 1
+    train_entry.train(cfg)
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = 2
+    resumed = train_entry.train(cfg)
+    assert resumed["epochs"] == 2 and resumed["weights"] == whole["weights"]
+
+
 def test_wandb_offline_run_folder_holds_metrics(tmp_path):
     cfg = tiny(tmp_path, "mnist/classifier", "logger=wandb")
     train_entry.train(cfg)
