@@ -47,9 +47,11 @@ def rank(experiment: str) -> int:
     return ORDER.index(base(experiment)) if base(experiment) in ORDER else len(ORDER)
 
 
-def configured(dataset: str) -> list[str]:
-    """The dataset's sampling experiments (configs/sampling/<dataset>/*.yaml), in the paper's order."""
-    return sorted((p.stem for p in (ROOT / "configs" / "sampling" / dataset).glob("*.yaml")), key=rank)
+def configured(dataset: str) -> list[tuple[str, str]]:
+    """(experiment, job) of every run the dataset's sampling configs define (configs/sampling/<dataset>/,
+    sweeps expanded: failures -> failures/without_0 ... without_9), in the paper's order."""
+    from scripts.report import expected_jobs
+    return [(j.experiment, j.subdir) for j in expected_jobs(dataset, Path("runs"))]
 
 
 def table_rows(ledgers: list[dict]) -> list[dict]:
@@ -61,22 +63,25 @@ def table_rows(ledgers: list[dict]) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], sources: list[Path], command: str, min_seeds: int, expected=()) -> str:
-    """expected: the dataset's sampling experiments, so that one no ledger has a row of counts as missing."""
+def markdown(rows: list[dict], sources: list[Path], command: str, min_seeds: int, expected=(), booked=()) -> str:
+    """expected: (experiment, job) of every run the configs define; booked: the jobs the ledgers have rows
+    of. An experiment is complete when each of its jobs is booked and each of its targets has min_seeds."""
     short = [r for r in rows if r["seeds"] < min_seeds]
-    experiments = list(dict.fromkeys([*expected, *(base(r["experiment"]) for r in rows)]))
+    experiments = list(dict.fromkeys([*(e for e, _ in expected), *(base(r["experiment"]) for r in rows)]))
+    unbooked = [job for _, job in expected if job not in set(booked)]
     complete = [e for e in experiments if any(base(r["experiment"]) == e for r in rows)
-                and all(r["seeds"] >= min_seeds for r in rows if base(r["experiment"]) == e)]
-    absent = [e for e in experiments if not any(base(r["experiment"]) == e for r in rows)]
+                and all(r["seeds"] >= min_seeds for r in rows if base(r["experiment"]) == e)
+                and not any(x == e and job in unbooked for x, job in expected)]
     lines = [
         "# Confidence table over sampler seeds", "",
         f"From the seed ledgers {', '.join(f'`{p}`' for p in sources)}; `{command}`.", "",
         "Each row pools the seeds of one target that drew from the same models (weights digests in the models "
         "column); confidence is the mean over seeds of each run's mean ± the mean of each run's std, "
         "seed_spread the std over seeds of the per-run means, paper the paper's mean ± std over its 10 runs.", "",
-        f"**{len(rows) - len(short)} of {len(rows)} targets have at least {min_seeds} seeds; experiments complete "
-        f"at {min_seeds} seeds: {len(complete)} of {len(experiments)}** "
-        f"({', '.join(complete) or 'none'})" + (f"; in no ledger: {', '.join(absent)}" if absent else "") + ".", "",
+        f"**{len(rows) - len(short)} of {len(rows)} targets in the ledgers have at least {min_seeds} seeds; "
+        f"experiments complete at {min_seeds} seeds: {len(complete)} of {len(experiments)}** "
+        f"({', '.join(complete) or 'none'})"
+        + (f"; runs with no seed in any ledger: {', '.join(unbooked)}" if unbooked else "") + ".", "",
         markdown_table(rows, COLUMNS), "",
     ]
     if short:
@@ -95,12 +100,14 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         paths = [ledger_path(p, a.dataset, a.profile) for p in a.ledgers]
-        rows = table_rows([load(p, a.dataset, a.profile) for p in paths])
+        ledgers = [load(p, a.dataset, a.profile) for p in paths]
+        rows = table_rows(ledgers)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     command = "python scripts/seed_table.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
-    text = markdown(rows, paths, command, a.min_seeds, configured(a.dataset))
+    booked = {r["job"] for led in ledgers for r in led["rows"]}
+    text = markdown(rows, paths, command, a.min_seeds, configured(a.dataset), booked)
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(text)

@@ -154,10 +154,25 @@ def test_seed_table_script_pools_ledgers_of_two_sessions_and_names_what_is_missi
     (two / "mnist_quick_seeds.json").write_text(json.dumps(seeds.merge(seeds.empty("mnist", "quick"), [_row(2)])))
     assert seed_table.main(["--dataset", "mnist", str(one), str(two), "--out", str(tmp_path / "t.md")]) == 0
     text = (tmp_path / "t.md").read_text()
-    assert "**1 of 1 targets have at least 3 seeds; experiments complete at 3 seeds: 1 of 7** (uniform)" in text
-    assert "in no ledger: high_confidence, ambiguous, ambivalent, interpolation, failures, novel_class" in text
+    assert "**1 of 1 targets in the ledgers have at least 3 seeds; experiments complete at 3 seeds: 1 of 7** (uniform)" in text
+    assert "runs with no seed in any ledger: high_confidence, ambiguous, ambivalent/classifier" in text
+    assert "failures/without_0, failures/without_1" in text and "novel_class." in text
     assert "| mnist/uniform | uniform | classifier c1, generator g1 | 3 | 300 |" in text
     assert seed_table.main(["--dataset", "mnist", str(one), "--out", str(tmp_path / "u.md")]) == 0
     assert "Fewer than 3 seeds: mnist/uniform uniform (2)" in (tmp_path / "u.md").read_text()
     assert seed_table.main(["--dataset", "mnist", str(tmp_path / "nowhere")]) == 2
     assert "no seed ledger" in capsys.readouterr().err
+
+
+def test_seed_table_counts_an_experiment_with_a_run_not_booked_as_incomplete():
+    from scripts import seed_table
+    stats = {"target": "class:0", "classes": [0], "draws": 100, "mean": np.array([0.95]), "std": np.array([0.02])}
+    led = seeds.merge(seeds.empty("mnist", "quick"), [
+        seeds.row(k, "mnist/failures", "failures/without_0", stats, {"classifier": "c1", "generator": "g0"}, "abc")
+        for k in range(3)])
+    rows = seed_table.table_rows([led])
+    expected = [("failures", f"failures/without_{c}") for c in range(10)]
+    text = seed_table.markdown(rows, [], "cmd", 3, expected, {"failures/without_0"})
+    assert "1 of 1 targets in the ledgers have at least 3 seeds; experiments complete at 3 seeds: 0 of 1" in text
+    assert "runs with no seed in any ledger: failures/without_1" in text and "failures/without_0," not in text
+    assert seed_table.markdown(rows, [], "cmd", 3, expected[:1], {"failures/without_0"}).count("complete at 3 seeds: 1 of 1") == 1
