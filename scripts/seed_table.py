@@ -20,21 +20,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.report import ORDER, expected_jobs, ledger_file  # noqa: E402
 from trex.analysis.seeds import by_models, load  # noqa: E402
 from trex.analysis.table import confidence_table  # noqa: E402
 from trex.summary import markdown_table  # noqa: E402
 
-# the order of the paper's sections (4.3-4.7); an experiment not named here goes last
-ORDER = ["high_confidence", "ambiguous", "uniform", "ambivalent", "interpolation", "failures", "novel_class"]
 COLUMNS = ["experiment", "target", "models", "seeds", "draws", "confidence", "seed_spread", "paper"]
 
 
 def ledger_path(p: Path, dataset: str, profile: str) -> Path:
-    if p.is_dir():
-        p = p / f"{dataset}_{profile}_seeds.json"
+    """A ledger file as given, or the one scripts/reproduce.py keeps in a folder (its --out)."""
+    p = ledger_file(p, dataset, profile) if p.is_dir() else p
     if not p.is_file():
         raise FileNotFoundError(f"no seed ledger at {p}: give a ledger file or the --out folder of a "
-                                f"scripts/reproduce.py run (it writes {dataset}_{profile}_seeds.json there)")
+                                f"scripts/reproduce.py run (it writes {ledger_file('.', dataset, profile).name} there)")
     return p
 
 
@@ -50,7 +49,6 @@ def rank(experiment: str) -> int:
 def configured(dataset: str) -> list[tuple[str, str]]:
     """(experiment, job) of every run the dataset's sampling configs define (configs/sampling/<dataset>/,
     sweeps expanded: failures -> failures/without_0 ... without_9), in the paper's order."""
-    from scripts.report import expected_jobs
     return [(j.experiment, j.subdir) for j in expected_jobs(dataset, Path("runs"))]
 
 
@@ -67,11 +65,12 @@ def markdown(rows: list[dict], sources: list[Path], command: str, min_seeds: int
     """expected: (experiment, job) of every run the configs define; booked: the jobs the ledgers have rows
     of. An experiment is complete when each of its jobs is booked and each of its targets has min_seeds."""
     short = [r for r in rows if r["seeds"] < min_seeds]
-    experiments = list(dict.fromkeys([*(e for e, _ in expected), *(base(r["experiment"]) for r in rows)]))
-    unbooked = [job for _, job in expected if job not in set(booked)]
-    complete = [e for e in experiments if any(base(r["experiment"]) == e for r in rows)
-                and all(r["seeds"] >= min_seeds for r in rows if base(r["experiment"]) == e)
-                and not any(x == e and job in unbooked for x, job in expected)]
+    unbooked = [(e, job) for e, job in expected if job not in set(booked)]
+    shown = {base(r["experiment"]) for r in rows}
+    experiments = list(dict.fromkeys([*(e for e, _ in expected), *shown]))
+    incomplete = {base(r["experiment"]) for r in short} | {e for e, _ in unbooked}
+    complete = [e for e in experiments if e in shown and e not in incomplete]
+    unbooked = [job for _, job in unbooked]
     lines = [
         "# Confidence table over sampler seeds", "",
         f"From the seed ledgers {', '.join(f'`{p}`' for p in sources)}; `{command}`.", "",
